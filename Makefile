@@ -1,0 +1,61 @@
+# ThreatLab. A newcomer needs two commands:
+#   make lab    create .venv if missing, install, open JupyterLab on labs/
+#   make test   create/install if missing, then run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Installed first when the venv has no torch. pip picks this release's build for your platform
+# (CUDA on Linux, CPU/MPS on macOS); on the course's CI machine it is a local CPU wheel.
+# Override for another release or build, e.g. make lab TORCH="torch==2.14.1".
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.threatlab-installed
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Extra JupyterLab options, e.g. make lab LAB_OPTS="--no-browser --ServerApp.port=9000"
+LAB_OPTS ?=
+
+.PHONY: lab test install labs format check readme lint bench clean help
+
+help:
+	@echo "make lab     open the labs in JupyterLab (installs into $(VENV) first if needed)"
+	@echo "make test    run the whole test suite (installs first if needed)"
+	@echo "make labs    regenerate labs/ from solutions/ (never hand-edit labs/)"
+	@echo "make format  ruff format + canonical notebooks (no outputs)"
+	@echo "make check   notebooks clean, labs/ and README in sync"
+	@echo "make readme  rewrite the README's lab table from notebook metadata"
+	@echo "make bench   time every solution in FAST and full mode (build/bench/bench.md)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	@touch $@
+
+lab: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=labs $(ALLOW_ROOT) $(LAB_OPTS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+labs: $(STAMP)
+	$(BIN)/python -m threatlab.course labs
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/python -m threatlab.course format
+
+check: $(STAMP)
+	$(BIN)/python -m threatlab.course check
+
+readme: $(STAMP)
+	$(BIN)/python -m threatlab.course readme
+
+bench: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.course bench
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache course/gradebook.db course/submitted course/autograded course/feedback

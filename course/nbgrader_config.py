@@ -1,0 +1,36 @@
+"""nbgrader configuration for the ThreatLab course (run nbgrader from this folder).
+
+Layout: ``solutions/<lab>/<lab>.ipynb`` is nbgrader's *source* and ``labs/<lab>/<lab>.ipynb`` its
+*release*; submissions, autograded copies, feedback and the gradebook live here in ``course/``
+and are git-ignored.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+HERE = Path(__file__).resolve().parent
+
+c.CourseDirectory.course_id = "threatlab"
+c.CourseDirectory.root = str(HERE)
+c.CourseDirectory.source_directory = "../solutions"
+c.CourseDirectory.release_directory = "../labs"
+c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
+
+# Every notebook run by the grader uses FAST mode: each lab's `parameters` cell reads this.
+os.environ.setdefault("THREATLAB_FAST", "1")
+os.environ.setdefault("THREATLAB_QUIET", "1")
+
+# nbgrader's 30 s per cell is too short for training a model on a 2-core CPU.
+c.Execute.timeout = 300
+
+# Feedback must never show hidden tests.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# SQLAlchemy 2.x warns "Object ... not in session" on first grading; results are correct.
+warnings.filterwarnings("ignore", message=r".*not in session.*")

@@ -1,0 +1,160 @@
+"""The course pipeline: clean notebooks, labs/ in sync with solutions/, README in sync, lab metadata."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from threatlab.course import (
+    LAB_ID,
+    canonical,
+    lab_ids,
+    lab_metadata,
+    labs_out_of_sync,
+    notebook_problems,
+    readme_table,
+    readme_with_table,
+    repo_root,
+    repository_slug,
+    solution_path,
+    student_path,
+    write_notebook,
+)
+
+LABS = lab_ids()
+ATLAS_ID = re.compile(r"^AML\.(T\d{4}(\.\d{3})?|M\d{4})$")
+OWASP_ID = re.compile(r"^(ML(0[1-9]|10):2023|LLM(0[1-9]|10):2025)$")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_solution_notebook_is_clean(lab):
+    """The authored notebook has no outputs, a parameters cell, lab metadata and unique grade ids."""
+    assert notebook_problems(solution_path(lab), authored=True) == []
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_student_notebook_is_clean(lab):
+    """The committed student version carries no outputs and no hidden tests or solutions."""
+    path = student_path(lab)
+    assert notebook_problems(path, authored=False) == []
+    text = path.read_text(encoding="utf-8")
+    for marker in ("BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION"):
+        assert marker not in text, f"{path} still contains {marker!r}: regenerate with `make labs`"
+
+
+def test_labs_are_in_sync_with_solutions():
+    """labs/ is exactly what `make labs` generates from solutions/ now (never hand-edited)."""
+    assert labs_out_of_sync() == []
+
+
+def test_readme_lab_table_is_current():
+    """The README's lab table is generated from notebook metadata (`make readme`)."""
+    readme = (repo_root() / "README.md").read_text(encoding="utf-8")
+    assert readme_with_table(readme, readme_table()) == readme, "run `make readme`"
+
+
+def test_readme_puts_the_two_commands_first():
+    """A newcomer meets `make lab` and `make test` before anything else."""
+    readme = (repo_root() / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```")[1]
+    assert "make lab" in first_block and "make test" in first_block
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_lab_metadata_uses_real_framework_ids(lab):
+    """Titles, times and ATLAS/OWASP ids in the shape the frameworks publish them."""
+    meta = lab_metadata(lab)
+    assert LAB_ID.match(lab)
+    assert meta["title"] and meta["topic"]
+    assert isinstance(meta["minutes"], int) and 5 <= meta["minutes"] <= 240
+    for atlas in meta["atlas"]:
+        assert ATLAS_ID.match(atlas), f"{lab}: {atlas!r} is not an ATLAS id like AML.T0015"
+    for owasp in meta["owasp"]:
+        assert OWASP_ID.match(owasp), f"{lab}: {owasp!r} is not an OWASP id like ML01:2023"
+
+
+def test_launch_links_use_one_repository_slug():
+    """Every Binder link is built from [tool.threatlab] repository and opens the lab itself."""
+    slug = repository_slug()
+    table = readme_table()
+    for lab in LABS:
+        assert f"mybinder.org/v2/gh/{slug}/HEAD?labpath=labs/{lab}/{lab}.ipynb" in table
+
+
+# ---- the checks themselves catch what they claim to catch
+
+
+def _notebook(*cells, meta=None):
+    nb = nbformat.v4.new_notebook(cells=list(cells))
+    nb.metadata["threatlab"] = meta or {
+        "title": "T",
+        "topic": "t",
+        "atlas": [],
+        "owasp": [],
+        "minutes": 10,
+    }
+    return nb
+
+
+def _good_cells():
+    return [
+        nbformat.v4.new_code_cell("from threatlab import *"),
+        nbformat.v4.new_code_cell(
+            "FAST = fast_default()\nSEED = 0", metadata={"tags": ["parameters"]}
+        ),
+        nbformat.v4.new_code_cell(
+            "assert True",
+            metadata={
+                "nbgrader": {"grade": True, "grade_id": "t1", "points": 1, "solution": False}
+            },
+        ),
+        nbformat.v4.new_code_cell("report(x=1)"),
+    ]
+
+
+def test_a_clean_notebook_passes(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    write_notebook(_notebook(*_good_cells()), path)
+    assert notebook_problems(path, authored=True) == []
+
+
+def test_outputs_are_flagged(tmp_path):
+    nb = _notebook(*_good_cells())
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="hi")]
+    nb.cells[0].execution_count = 3
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    assert any("canonical form" in p for p in notebook_problems(path, authored=False))
+    assert canonical(nb).cells[0].outputs == []
+
+
+def test_missing_parameters_and_report_are_flagged(tmp_path):
+    cells = _good_cells()
+    path = tmp_path / "nb.ipynb"
+    write_notebook(_notebook(cells[0], cells[2]), path)
+    problems = " ".join(notebook_problems(path, authored=True))
+    assert "parameters" in problems and "report(" in problems
+
+
+def test_duplicate_grade_ids_and_pointless_tests_are_flagged(tmp_path):
+    cells = _good_cells()
+    twin = nbformat.v4.new_code_cell(
+        "assert 1", metadata={"nbgrader": {"grade": True, "grade_id": "t1", "points": 0}}
+    )
+    path = tmp_path / "nb.ipynb"
+    write_notebook(_notebook(*cells, twin), path)
+    problems = " ".join(notebook_problems(path, authored=True))
+    assert "duplicate" in problems and "no points" in problems
+
+
+def test_unreadable_notebook_is_reported(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    path.write_text("{not json", encoding="utf-8")
+    assert notebook_problems(path, authored=True)
+
+
+def test_readme_without_markers_is_an_error():
+    with pytest.raises(ValueError, match="labs:start"):
+        readme_with_table("# no table here", "| table |")
