@@ -23,8 +23,9 @@ c.CourseDirectory.release_directory = "../labs"
 c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
 
 # Every notebook run by the grader uses FAST mode: each lab's `parameters` cell reads this.
-os.environ.setdefault("THREATLAB_FAST", "1")
-os.environ.setdefault("THREATLAB_QUIET", "1")
+# Forced, not defaulted, so a shell that exported THREATLAB_FAST=0 cannot slow a grading run.
+os.environ["THREATLAB_FAST"] = "1"
+os.environ["THREATLAB_QUIET"] = "1"
 
 # nbgrader's 30 s per cell is too short for training a model on a 2-core CPU.
 c.Execute.timeout = 300

@@ -127,3 +127,12 @@ def test_seed_accepts_numpy_integers_and_large_seeds():
 def test_seed_everything_rejects_bad_seeds(seed):
     with pytest.raises(ValueError, match="non-negative integer"):
         seed_everything(seed)
+
+
+def test_cuda_index_beyond_the_devices_present(monkeypatch):
+    """`cuda:5` on a one-GPU machine fails at once with the valid range, not later inside torch."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("THREATLAB_DEVICE", "cuda:5")
+    with pytest.raises(ValueError, match=r"only 1 CUDA device.*0\.\.0"):
+        get_device()

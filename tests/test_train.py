@@ -241,3 +241,16 @@ def test_accuracy_rejects_mismatch_and_float_labels(small):
 def test_predict_rejects_non_batches(bad):
     with pytest.raises(ValueError, match=r"x must be a batch tensor"):
         predict(_mlp(), bad)
+
+
+def test_unseeded_shuffle_follows_the_global_seed(small):
+    """train(seed=None) shuffles from torch's global RNG: seed_everything(s) decides the order."""
+    x, y, _, _ = small
+
+    def run(global_seed: int) -> list[float]:
+        model = _mlp(0)
+        seed_everything(global_seed)
+        return train(model, x, y, epochs=1, batch_size=32)
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)

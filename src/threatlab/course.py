@@ -36,7 +36,8 @@ from .report import METRICS_ENV, read_metrics
 
 LAB_ID = re.compile(r"^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")
 NB_VERSION = 4
-KEEP_CELL_METADATA = ("nbgrader", "tags")
+# nbgrader markup, papermill's tags, and the read-only flags nbgrader sets on locked cells.
+KEEP_CELL_METADATA = ("nbgrader", "tags", "editable", "deletable")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 REQUIRED_LAB_METADATA = ("title", "topic", "atlas", "owasp", "minutes")
 README_START, README_END = "<!-- labs:start -->", "<!-- labs:end -->"

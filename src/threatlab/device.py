@@ -39,6 +39,12 @@ def _checked_device(name: str) -> torch.device:
         )
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{DEVICE_ENV}={name!r} asks for CUDA, but no CUDA GPU is available here.")
+    index = name.split(":", 1)[1] if ":" in name else ""
+    if kind == "cuda" and index.isdigit() and int(index) >= torch.cuda.device_count():
+        raise ValueError(
+            f"{DEVICE_ENV}={name!r}: there are only {torch.cuda.device_count()} CUDA device(s), "
+            f"numbered 0..{torch.cuda.device_count() - 1}."
+        )
     if kind == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):

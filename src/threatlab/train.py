@@ -57,7 +57,9 @@ def train(
     device = _model_device(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+    # Shuffling follows `seed`, or else the global torch RNG (itself set by seed_everything).
+    shuffle_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+    generator = torch.Generator().manual_seed(shuffle_seed)
     history: list[float] = []
     bar = tqdm(range(epochs), desc=desc, disable=quiet(), leave=False)
     for _ in bar:
