@@ -254,3 +254,11 @@ def test_unseeded_shuffle_follows_the_global_seed(small):
 
     assert run(5) == run(5)
     assert run(5) != run(6)
+
+
+def test_train_leaves_no_stale_gradients(small):
+    """After training, parameters hold no .grad: an attack's gradient checks start clean."""
+    x, y, _, _ = small
+    model = _mlp(0)
+    train(model, x, y, epochs=1, batch_size=32, seed=0)
+    assert all(p.grad is None for p in model.parameters())

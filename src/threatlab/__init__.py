@@ -13,6 +13,7 @@ from .models import MLP, SmallCNN
 from .report import read_metrics, report
 from .train import accuracy, predict, train
 from .viz import plot_curves, show_images
+from .widgets import eps_explorer, eps_figure
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,8 @@ __all__ = [
     "check_labels",
     "check_positive_int",
     "env_flag",
+    "eps_explorer",
+    "eps_figure",
     "fast_default",
     "get_device",
     "load_digits",

@@ -38,6 +38,7 @@ LAB_ID = re.compile(r"^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")
 NB_VERSION = 4
 # nbgrader markup, papermill's tags, and the read-only flags nbgrader sets on locked cells.
 KEEP_CELL_METADATA = ("nbgrader", "tags", "editable", "deletable")
+LANGUAGE_INFO = {"file_extension": ".py", "mimetype": "text/x-python", "name": "python"}
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 REQUIRED_LAB_METADATA = ("title", "topic", "atlas", "owasp", "minutes")
 README_START, README_END = "<!-- labs:start -->", "<!-- labs:end -->"
@@ -123,7 +124,7 @@ def canonical(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb.nbformat, nb.nbformat_minor = 4, 5
     lab_meta = nb.metadata.get("threatlab")
     nb.metadata = nbformat.from_dict(
-        {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+        {"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO}
         | ({"threatlab": lab_meta} if lab_meta else {})
     )
     for cell in nb.cells:
@@ -497,6 +498,8 @@ def bench(labs: Sequence[str], modes: Sequence[str], out: Path) -> list[dict]:
         writer = csv.DictWriter(handle, fieldnames=["lab", "mode", "seconds", "peak_mb"])
         writer.writeheader()
         writer.writerows({k: row[k] for k in writer.fieldnames} for row in rows)
+    with open(out / "bench.jsonl", "w", encoding="utf-8") as handle:  # with every run's metrics
+        handle.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
     table = ["| lab | mode | wall seconds | peak memory (MB) |", "|---|---|---:|---:|"]
     table += [
         f"| {r['lab']} | {r['mode']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} |" for r in rows

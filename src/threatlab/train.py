@@ -80,6 +80,7 @@ def train(
             count += len(idx)
         history.append(total / count)
         bar.set_postfix(loss=f"{history[-1]:.3f}")
+    optimizer.zero_grad(set_to_none=True)  # leave no stale gradients for attacks to trip over
     model.eval()
     return history
 

@@ -1,0 +1,188 @@
+"""Interactive explorers shared by the labs (ipywidgets + matplotlib).
+
+Every explorer has a static twin that returns a matplotlib figure (``eps_figure`` for
+``eps_explorer``): the widget only wires sliders to it. Building a widget draws it once, so a
+broken attack fails loudly in the cell even when no browser renders the widget (papermill, CI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from .checks import check_fraction, check_images, check_labels
+
+Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
+"""``attack(model, x, y, eps) -> x_adv``: an evasion attack with every other setting fixed."""
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _seeded_attack(
+    attack: Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int
+) -> torch.Tensor:
+    """Run ``attack`` with a fixed seed, without disturbing the caller's random state.
+
+    Random-start attacks then draw the same picture every time a slider returns to a value.
+    """
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        x_adv = attack(model, x, y, eps)
+    if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
+        shape = tuple(x_adv.shape) if isinstance(x_adv, torch.Tensor) else type(x_adv).__name__
+        raise ValueError(f"the attack must return a tensor of shape {tuple(x.shape)}, got {shape}.")
+    return x_adv.detach()
+
+
+def eps_figure(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Attack,
+    eps: float,
+    *,
+    index: int = 0,
+    eps_max: float | None = None,
+    seed: int = 0,
+    title: str | None = None,
+) -> Figure:
+    """One image under attack: clean input, perturbation, adversarial input, class probabilities.
+
+    ``x`` is a batch (N, C, H, W) in [0, 1] and ``y`` its labels; ``index`` picks the image.
+    The perturbation panel uses a fixed colour scale of +-``eps_max`` (default ``eps``) so that
+    panels for different budgets can be compared.
+    """
+    check_images(x)
+    check_labels(y, x.shape[0])
+    eps = check_fraction(eps, "eps")
+    if not 0 <= index < x.shape[0]:
+        raise ValueError(f"index must be in 0..{x.shape[0] - 1}, got {index}.")
+    scale = max(eps if eps_max is None else check_fraction(eps_max, "eps_max"), 1e-8)
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    xi = x[index : index + 1].to(device)
+    yi = y[index : index + 1].to(device)
+    x_adv = _seeded_attack(attack, model, xi, yi, eps, seed)
+    with torch.no_grad():
+        p_clean = torch.softmax(model(xi), dim=1)[0].cpu()
+        p_adv = torch.softmax(model(x_adv), dim=1)[0].cpu()
+    model.train(was_training)
+    true = int(yi.item())
+    pred_clean, pred_adv = int(p_clean.argmax()), int(p_adv.argmax())
+    delta = (x_adv - xi)[0, 0].cpu().numpy()
+
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.9), gridspec_kw={"width_ratios": [1, 1, 1, 1.6]})
+    axes[0].imshow(xi[0, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(
+        f"clean: true {true}, pred {pred_clean} ({p_clean[pred_clean]:.0%})", fontsize=9
+    )
+    shown = axes[1].imshow(delta, cmap="RdBu_r", vmin=-scale, vmax=scale)
+    axes[1].set_title(f"perturbation (max |δ| = {abs(delta).max():.3f})", fontsize=9)
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
+    axes[2].imshow(x_adv[0, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    colour = "black" if pred_adv == true else "red"
+    axes[2].set_title(
+        f"adversarial: pred {pred_adv} ({p_adv[pred_adv]:.0%})", fontsize=9, color=colour
+    )
+    for ax in axes[:3]:
+        ax.axis("off")
+    classes = list(range(len(p_clean)))
+    width = 0.4
+    axes[3].bar([c - width / 2 for c in classes], p_clean.tolist(), width, label="clean")
+    axes[3].bar([c + width / 2 for c in classes], p_adv.tolist(), width, label="adversarial")
+    axes[3].set_xticks(classes)
+    axes[3].set_xlabel("class")
+    axes[3].set_ylabel("probability")
+    axes[3].set_ylim(0, 1.02)
+    axes[3].legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
+    fig.suptitle(title or f"ε = {eps:.3f}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def eps_explorer(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Attack | Mapping[str, Attack],
+    *,
+    eps_max: float = 0.3,
+    eps_step: float = 0.01,
+    eps: float = 0.1,
+    seed: int = 0,
+):
+    """A widget: sliders for the budget ``eps`` and the image index, and (when ``attack`` is a
+    dict of named attacks) buttons to switch attacks; it redraws ``eps_figure``.
+
+    Each attack is called as ``attack(model, x, y, eps)``; fix its other settings with a small
+    wrapper function. Returns an ``ipywidgets.VBox``: make it the last expression of a cell to show
+    it. The first drawing happens here, so errors in the attack surface immediately.
+    """
+    import ipywidgets as widgets
+    from IPython.display import clear_output, display
+
+    attacks = (
+        dict(attack)
+        if isinstance(attack, Mapping)
+        else {getattr(attack, "__name__", "attack"): attack}
+    )
+    if not attacks or not all(callable(a) for a in attacks.values()):
+        raise ValueError("attack must be a callable attack(model, x, y, eps) or a dict of them.")
+    check_images(x)
+    check_labels(y, x.shape[0])
+    eps_max = check_fraction(eps_max, "eps_max", allow_zero=False)
+    eps = min(check_fraction(eps, "eps"), eps_max)
+
+    eps_slider = widgets.FloatSlider(
+        value=eps,
+        min=0.0,
+        max=eps_max,
+        step=eps_step,
+        description="ε",
+        readout_format=".3f",
+        continuous_update=False,
+    )
+    index_slider = widgets.IntSlider(
+        value=0, min=0, max=x.shape[0] - 1, description="image", continuous_update=False
+    )
+    chooser = widgets.ToggleButtons(options=list(attacks), description="attack")
+    out = widgets.Output()
+
+    def draw() -> None:
+        fig = eps_figure(
+            model,
+            x,
+            y,
+            attacks[chooser.value],
+            eps_slider.value,
+            index=index_slider.value,
+            eps_max=eps_max,
+            seed=seed,
+            title=f"{chooser.value}, ε = {eps_slider.value:.3f}",
+        )
+        with out:
+            clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    def redraw(_change=None) -> None:
+        try:
+            draw()
+        except Exception as error:  # noqa: BLE001 - shown to the learner inside the widget
+            with out:
+                clear_output(wait=True)
+                print(f"{type(error).__name__}: {error}")
+
+    for control in (eps_slider, index_slider, chooser):
+        control.observe(redraw, names="value")
+    draw()  # fails loudly in the cell if the attack is broken
+    controls = [eps_slider, index_slider] + ([chooser] if len(attacks) > 1 else [])
+    return widgets.VBox([widgets.HBox(controls), out])
