@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +12,14 @@ from threatlab.course import bench
 
 
 @pytest.mark.notebook
-def test_bench_writes_time_memory_and_metrics(tmp_path):
-    """A fresh process per run; the table, CSV and JSON lines agree and hold plausible numbers."""
-    rows = bench(["00-orientation"], ["fast"], tmp_path)
+def test_bench_writes_time_memory_and_metrics(tmp_path, monkeypatch):
+    """A fresh process per run; the table, CSV and JSON lines agree and hold plausible numbers.
+
+    The output folder is relative, as in `make bench`: notebooks run in their own folder.
+    """
+    monkeypatch.chdir(tmp_path)
+    rows = bench(["00-orientation"], ["fast"], Path("bench"))
+    tmp_path = tmp_path / "bench"
     assert [(r["lab"], r["mode"]) for r in rows] == [("00-orientation", "fast")]
     row = rows[0]
     assert row["seconds"] > 0

@@ -8,15 +8,6 @@ import torch
 from threatlab import MLP, SmallCNN, accuracy, load_digits, predict, seed_everything, train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest, and avoids spin-waiting on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def small():
     """A small slice of the 8x8 digits: 240 train and 120 test images."""

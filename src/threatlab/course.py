@@ -402,6 +402,7 @@ def execute(
 
     root = root or repo_root()
     notebook = notebook or solution_path(lab, root)
+    out_dir = out_dir.resolve()  # the kernel runs in the notebook's folder, not ours
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = "fast" if fast else "full"
     output = out_dir / f"{lab}-{mode}-seed{seed}.ipynb"
@@ -488,6 +489,7 @@ def _bench_one(lab: str, mode: str, out_dir: Path) -> dict:
 
 def bench(labs: Sequence[str], modes: Sequence[str], out: Path) -> list[dict]:
     """Wall time and peak kernel memory of every solution in every mode; writes CSV and Markdown."""
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for lab in labs:
