@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 
 from threatlab.course import (
     autograde,
+    feedback,
+    hidden_test_lines,
     lab_ids,
     read_notebook,
     solution_path,
@@ -27,11 +32,14 @@ def grades(request, tmp_path_factory):
         with_solutions(read_notebook(student_path(lab)), read_notebook(solution_path(lab))), solved
     )
     course = work / "course"
-    return {
+    grades = {
         "lab": lab,
+        "submission": solved,
         "solved": autograde(lab, solved, course, student="solved"),
         "stub": autograde(lab, student_path(lab), course, student="stub"),
     }
+    grades["feedback"] = feedback(lab, course, student="solved").read_text(encoding="utf-8")
+    return grades
 
 
 def test_lab_has_autograded_points(grades):
@@ -61,3 +69,19 @@ def test_written_answers_wait_for_a_human(grades):
     """Manually graded answers are left for the instructor, not scored by the machine."""
     manual = [c for c in grades["solved"].cells if c.cell_type == "markdown"]
     assert all(c.needs_manual_grade for c in manual)
+
+
+def test_feedback_never_shows_hidden_tests(grades):
+    """Feedback HTML shows scores and visible tests, never a line of a hidden test."""
+    page = grades["feedback"]
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "BEGIN HIDDEN TESTS" not in text
+    # What the learner's own notebook holds is not secret, even where a hidden test repeats it.
+    public = "\n".join(cell.source for cell in read_notebook(grades["submission"]).cells)
+    solution = read_notebook(solution_path(grades["lab"]))
+    hidden = [line.strip() for line in hidden_test_lines(solution)]
+    secret = [line for line in hidden if len(line) > 25 and line not in public]
+    leaked = [line for line in secret if line in text]
+    assert secret, f"{grades['lab']} has no hidden tests to protect"
+    assert not leaked, f"feedback for {grades['lab']} shows hidden-test lines: {leaked[:3]}"
+    assert "Score" in text or "score" in text

@@ -352,6 +352,31 @@ def autograde(
     return _read_grade(api, lab, student)
 
 
+def feedback(
+    lab: str, workdir: Path, *, student: str = "student", root: Path | None = None
+) -> Path:
+    """Generate the feedback HTML of an autograded submission (hidden tests cleared by the config)."""
+    root = root or repo_root()
+    api = nbgrader_api(workdir, source=root / "solutions", release=workdir / "release")
+    _checked(api.generate_feedback(lab, student, force=True), f"generate_feedback {lab}")
+    return workdir / "feedback" / student / lab / f"{lab}.html"
+
+
+def hidden_test_lines(nb: nbformat.NotebookNode) -> list[str]:
+    """The source lines inside every ``### BEGIN/END HIDDEN TESTS`` block of a notebook."""
+    lines: list[str] = []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "### BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "### END HIDDEN TESTS" in line:
+                inside = False
+            elif inside:
+                lines.append(line)
+    return lines
+
+
 def _read_grade(api, lab: str, student: str) -> Grade:
     """Collect a submission's scores from the gradebook."""
     from nbgrader.api import Gradebook
