@@ -14,7 +14,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Extra JupyterLab options, e.g. make lab LAB_OPTS="--no-browser --ServerApp.port=9000"
 LAB_OPTS ?=
 
-.PHONY: lab test install labs format check readme lint bench clean help
+.PHONY: lab test install sandbox labs format check readme lint bench clean help
 
 help:
 	@echo "make lab     open the labs in JupyterLab (installs into $(VENV) first if needed)"
@@ -33,10 +33,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	@touch $@
 
+# bubblewrap, the grader's sandbox (threatlab-grade and its tests). Installed here on Debian/Ubuntu
+# when running as root (CI); otherwise install it yourself: sudo apt-get install bubblewrap.
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
+	  else \
+	    echo "bubblewrap (bwrap) is missing: the grader's sandbox needs it. Debian/Ubuntu: sudo apt-get install bubblewrap" >&2; \
+	    exit 1; \
+	  fi; }
+
 lab: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=labs $(ALLOW_ROOT) $(LAB_OPTS)
 
-test: $(STAMP)
+test: $(STAMP) sandbox
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -1,0 +1,193 @@
+"""Run one worker in a sandbox: bubblewrap when present, resource limits and a timeout always."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from threatlab.course import repo_root
+
+# Inside the sandbox the scratch course is always here.
+SANDBOX_COURSE = "/grade"
+ETC_FILES = (
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "hosts",
+    "localtime",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "ssl",
+    "matplotlibrc",
+)
+NOT_ENFORCED_WITHOUT_BWRAP = (
+    "bubblewrap (`bwrap`) not found: student code will run WITHOUT network isolation, WITH a full "
+    "view of this machine's files (solutions/ with hidden tests, the output folder, other students' "
+    "submissions), AS the grading user (so the process-count limit is not enforced for root), and in "
+    "the same kernel user as the grader. Only the wall-clock timeout, the memory limit and the output "
+    "caps are enforced. Install it (Debian/Ubuntu: apt-get install bubblewrap) before grading real "
+    "submissions."
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one submission."""
+
+    timeout: float = 600.0
+    memory_mb: int = 4096
+    processes: int = 256
+    file_mb: int = 512
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the worker process ended."""
+
+    returncode: int | None
+    timed_out: bool
+    seconds: float
+
+
+def bwrap_path() -> str | None:
+    """bubblewrap's executable, or None; ``THREATLAB_NO_BWRAP=1`` pretends it is missing."""
+    if os.environ.get("THREATLAB_NO_BWRAP") == "1":
+        return None
+    return shutil.which("bwrap")
+
+
+def can_switch_user() -> bool:
+    """Kernels run as a separate unprivileged user only when the grader runs as root."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _python_roots() -> list[Path]:
+    """Interpreter and library folders the worker and kernel need (venv, base install, src)."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
+    return sorted(r for r in roots if r.exists() and str(r) not in ("/", "/usr"))
+
+
+def bwrap_command(bwrap: str, scratch: Path, inner: list[str]) -> list[str]:
+    """The bubblewrap command line: nothing but what grading needs, read-only, no network."""
+    root = repo_root()
+    cmd = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+    cmd += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "sbin", "lib", "lib64", "lib32"):
+        target = Path("/") / link
+        if target.is_symlink():
+            cmd += ["--symlink", os.readlink(target), str(target)]
+        elif target.is_dir():
+            cmd += ["--ro-bind", str(target), str(target)]
+    cmd += ["--perms", "0755", "--dir", "/etc"]
+    for name in ETC_FILES:
+        cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    binds = [*_python_roots()]
+    binds += [
+        root / rel for rel in ("src", "datasets", "course/nbgrader_config.py", "pyproject.toml")
+    ]
+    binds = [path for path in binds if path.exists()]
+    made: set[Path] = set()
+    for path in binds:  # parents readable by the kernel's user (bwrap would make them 0700)
+        for parent in reversed(path.parents):
+            if parent != Path("/") and parent not in made and not str(parent).startswith("/usr"):
+                cmd += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+    for path in binds:
+        cmd += ["--ro-bind", str(path), str(path)]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    cmd += ["--bind", str(scratch), SANDBOX_COURSE, "--chdir", SANDBOX_COURSE]
+    if can_switch_user():
+        cmd += ["--cap-add", "CAP_SETUID,CAP_SETGID,CAP_CHOWN,CAP_SETPCAP"]
+    return [*cmd, "--", *inner]
+
+
+def _limit(limits: Limits, processes: bool):
+    """preexec_fn: resource limits inherited by the sandbox, the worker and the kernel.
+
+    The process-count limit counts per user, so it is set only when the kernel runs as its own
+    unprivileged user (root ignores it, and a shared user would count the grader's own processes).
+    """
+
+    def apply() -> None:
+        mem = limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        if processes:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        size = limits.file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+def run_worker(
+    scratch: Path,
+    lab: str,
+    student: str,
+    *,
+    limits: Limits,
+    log: Path,
+    kernel_uid: int | None,
+    sandboxed: bool,
+) -> Outcome:
+    """Run ``threatlab.grader.worker`` on a prepared scratch course; kill its whole group on timeout."""
+    env = {
+        "PATH": os.pathsep.join(
+            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        ),
+        "THREATLAB_REPO": str(repo_root()),
+        "THREATLAB_FAST": "1",
+        "THREATLAB_QUIET": "1",
+        "MPLBACKEND": "Agg",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        "HOME": "/tmp/home" if sandboxed else str(scratch / "home"),
+        "MPLCONFIGDIR": "/tmp/home" if sandboxed else str(scratch / "home"),
+        "JUPYTER_RUNTIME_DIR": "/tmp/runtime" if sandboxed else str(scratch / "runtime"),
+        "JUPYTER_DATA_DIR": f"{SANDBOX_COURSE}/jupyter" if sandboxed else str(scratch / "jupyter"),
+        "JUPYTER_CONFIG_DIR": "/tmp/jupyter-config" if sandboxed else str(scratch / "config"),
+        "IPYTHONDIR": "/tmp/ipython" if sandboxed else str(scratch / "ipython"),
+    }
+    if kernel_uid is not None:
+        env["THREATLAB_KERNEL_UID"] = str(kernel_uid)
+    course = SANDBOX_COURSE if sandboxed else str(scratch)
+    inner = [sys.executable, "-m", "threatlab.grader.worker", course, lab, student]
+    bwrap = bwrap_path()
+    command = bwrap_command(bwrap, scratch, inner) if sandboxed and bwrap else inner
+    start = time.monotonic()
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(  # noqa: S603 - a fixed command line, no shell
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(scratch),
+            start_new_session=True,
+            preexec_fn=_limit(limits, kernel_uid is not None),  # noqa: PLW1509 - resource limits need a pre-exec hook
+        )
+        timed_out = False
+        try:
+            code = process.wait(timeout=limits.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            code = None
+        finally:
+            try:
+                os.killpg(
+                    process.pid, signal.SIGKILL
+                )  # the worker, its kernel, anything they forked
+            except ProcessLookupError:
+                pass
+            process.wait()
+    return Outcome(code, timed_out, time.monotonic() - start)

@@ -1,0 +1,163 @@
+"""Grade ONE submission inside its sandbox: ``python -m threatlab.grader.worker COURSE LAB STUDENT``.
+
+``COURSE`` is a scratch nbgrader course prepared by the parent (release, gradebook, the submission
+under ``submitted/``). The worker autogrades in-process with nbgrader, writes feedback HTML, and writes
+its result to ``COURSE/result.json``. Student code runs in the kernel nbgrader starts; where the
+parent set ``THREATLAB_KERNEL_UID``, that kernel runs as another, unprivileged user that cannot
+write the gradebook, this worker's files or its result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+
+MAX_OUTPUT_CHARS = 10_000  # per output, in the graded notebook and its feedback
+MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc")
+
+
+def _install_kernelspec(course: Path, uid: int) -> None:
+    """A ``python3`` kernelspec that drops to ``uid`` before starting ipykernel."""
+    data = course / "jupyter"
+    spec = data / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    script = (
+        f'c=$(mktemp /tmp/kernel-XXXXXX.json) && install -o {uid} -g {uid} -m 600 "$1" "$c" && '
+        f"mkdir -p /tmp/home && chown {uid}:{uid} /tmp/home && "
+        f"HOME=/tmp/home MPLCONFIGDIR=/tmp/home IPYTHONDIR=/tmp/home/.ipython exec setpriv --reuid={uid} --regid={uid} --clear-groups "
+        '--inh-caps=-all --bounding-set=-all --no-new-privs -- "$2" -m ipykernel_launcher -f "$c"'
+    )
+    argv = ["/bin/sh", "-c", script, "sh", "{connection_file}", sys.executable]
+    kernel = {"argv": argv, "display_name": "Python 3 (sandboxed)", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
+    os.environ["JUPYTER_DATA_DIR"] = str(data)
+    os.environ["JUPYTER_PATH"] = str(data)
+
+
+def _errors(nb) -> list[dict]:
+    """Every error output of the executed notebook, with the grade_id of its cell."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "error":
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+                found.append(
+                    {
+                        "cell": gid,
+                        "ename": output.get("ename", ""),
+                        "evalue": output.get("evalue", "")[:300],
+                    }
+                )
+    return found
+
+
+def _truncate_outputs(nb) -> None:
+    """Cap every text output so that megabytes of prints never reach the feedback.
+
+    A failing test cell's traceback quotes the failing line, which may be a hidden test: keep only
+    the error's name and message there.
+    """
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        test_cell = meta.get("grade") and not meta.get("solution")
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if test_cell and output.get("output_type") == "error":
+                message = f"{output.get('ename', '')}: {output.get('evalue', '')}"
+                output["traceback"] = [message[:MAX_OUTPUT_CHARS]]
+            if "text" in output and len(output["text"]) > MAX_OUTPUT_CHARS:
+                output["text"] = output["text"][:MAX_OUTPUT_CHARS] + "\n... [output truncated]\n"
+            for value in list(output.get("data", {}).values()):
+                if isinstance(value, str) and len(value) > MAX_OUTPUT_CHARS * 20:
+                    output["data"] = {"text/plain": "[large output removed]"}
+                    break
+            if "traceback" in output:
+                output["traceback"] = [line[:2000] for line in output["traceback"][-40:]]
+
+
+def _failure(result: dict) -> str:
+    """One line saying why nbgrader could not grade the notebook."""
+    text = f"{result.get('log') or ''}\n{result.get('error') or ''}"
+    if re.search(r"DeadKernel|[Kk]ernel died|kernel.*(dead|restart)", text):
+        return "the kernel died while running the notebook (os._exit, a crash or a signal)"
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if re.search(r"Error|Exception", line)
+        and "NbGraderException" not in line
+        and not line.strip().startswith(("File ", "Traceback"))
+    ]
+    return (lines[-1] if lines else "nbgrader autograde failed")[:300]
+
+
+def grade(course: Path, lab: str, student: str) -> dict:
+    """Autograde and generate feedback; the result dict the parent reads."""
+    from threatlab.course import (
+        _read_grade,
+        feedback,
+        nbgrader_api,
+        read_notebook,
+        repo_root,
+    )
+
+    root = repo_root()
+    api = nbgrader_api(course, source=course / "source", release=course / "release")
+    result = api.autograde(lab, student, force=True, create=True)
+    graded = course / "autograded" / student / lab / f"{lab}.ipynb"
+    if not result.get("success"):
+        raise RuntimeError(_failure(result))
+    grade = _read_grade(api, lab, student)
+    nb = read_notebook(graded)
+    errors = _errors(nb)
+    _truncate_outputs(nb)
+    import nbformat
+
+    nbformat.write(nb, str(graded))
+    html = feedback(lab, course, student=student, root=root)
+    return {
+        "score": grade.auto_score,
+        "max_score": grade.auto_max_score,
+        "total_score": grade.score,
+        "total_max_score": grade.max_score,
+        "cells": [
+            {
+                "grade_id": c.grade_id,
+                "score": c.score,
+                "max_score": c.max_score,
+                "type": c.cell_type,
+            }
+            for c in grade.cells
+        ],
+        "errors": errors,
+        "memory": any(sign in e["ename"] + e["evalue"] for e in errors for sign in MEMORY_SIGNS),
+        "kernel_died": "DeadKernelError" in (result.get("log") or "")
+        or "Kernel died" in (result.get("log") or ""),
+        "feedback": str(html.relative_to(course)) if html.is_file() else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    course, lab, student = (argv or sys.argv[1:])[:3]
+    course = Path(course)
+    out = course / "result.json"
+    uid = os.environ.get("THREATLAB_KERNEL_UID")
+    try:
+        if uid:
+            _install_kernelspec(course, int(uid))
+        result = {"ok": True, **grade(course, lab, student)}
+    except MemoryError:
+        result = {"ok": False, "memory": True, "error": "MemoryError in the grader"}
+    except Exception as error:  # noqa: BLE001 - reported to the parent
+        traceback.print_exc()
+        result = {"ok": False, "memory": False, "error": f"{type(error).__name__}: {error}"[:2000]}
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
