@@ -91,6 +91,9 @@ def bwrap_command(bwrap: str, scratch: Path, inner: list[str]) -> list[str]:
     cmd += ["--perms", "0755", "--dir", "/etc"]
     for name in ETC_FILES:
         cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    # The private /tmp first: the checkout or venv may itself live under /tmp, and binds made
+    # before the tmpfs would be hidden by it.
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     binds = [*_python_roots()]
     binds += [
         root / rel for rel in ("src", "datasets", "course/nbgrader_config.py", "pyproject.toml")
@@ -99,12 +102,12 @@ def bwrap_command(bwrap: str, scratch: Path, inner: list[str]) -> list[str]:
     made: set[Path] = set()
     for path in binds:  # parents readable by the kernel's user (bwrap would make them 0700)
         for parent in reversed(path.parents):
-            if parent != Path("/") and parent not in made and not str(parent).startswith("/usr"):
+            keep = parent in (Path("/"), Path("/tmp")) or str(parent).startswith("/usr")
+            if not keep and parent not in made:
                 cmd += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
     for path in binds:
         cmd += ["--ro-bind", str(path), str(path)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     cmd += ["--bind", str(scratch), SANDBOX_COURSE, "--chdir", SANDBOX_COURSE]
     if can_switch_user():
         cmd += ["--cap-add", "CAP_SETUID,CAP_SETGID,CAP_CHOWN,CAP_SETPCAP"]
