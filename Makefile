@@ -23,7 +23,7 @@ help:
 	@echo "make format  ruff format + canonical notebooks (no outputs)"
 	@echo "make check   notebooks clean, labs/ and README in sync"
 	@echo "make readme  rewrite the README's lab table from notebook metadata"
-	@echo "make bench   time every solution in FAST and full mode (build/bench/bench.md)"
+	@echo "make bench   time every solution in FAST and full mode, and the grader against nbgrader (build/bench/)"
 
 install: $(STAMP)
 
@@ -65,8 +65,13 @@ check: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python -m threatlab.course readme
 
-bench: $(STAMP)
+# Grading benchmark size: submissions of GRADER_LAB graded by threatlab-grade and by plain nbgrader.
+GRADER_LAB ?= 01-evasion
+GRADER_N ?= 40
+
+bench: $(STAMP) sandbox
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.course bench
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.grader.bench --lab $(GRADER_LAB) --n $(GRADER_N) --workers 2
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache course/gradebook.db course/submitted course/autograded course/feedback
