@@ -349,7 +349,7 @@ def autograde(
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(submission, target)
     _checked(api.autograde(lab, student, force=True, create=True), f"autograde {lab}")
-    return _read_grade(api, lab, student)
+    return read_grade(api, lab, student)
 
 
 def feedback(
@@ -377,8 +377,8 @@ def hidden_test_lines(nb: nbformat.NotebookNode) -> list[str]:
     return lines
 
 
-def _read_grade(api, lab: str, student: str) -> Grade:
-    """Collect a submission's scores from the gradebook."""
+def read_grade(api, lab: str, student: str) -> Grade:
+    """Collect a submission's scores from the gradebook (used by autograde and the grader worker)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(api.coursedir.db_url) as gradebook:

@@ -96,9 +96,9 @@ def _failure(result: dict) -> str:
 def grade(course: Path, lab: str, student: str) -> dict:
     """Autograde and generate feedback; the result dict the parent reads."""
     from threatlab.course import (
-        _read_grade,
         feedback,
         nbgrader_api,
+        read_grade,
         read_notebook,
         repo_root,
     )
@@ -109,7 +109,7 @@ def grade(course: Path, lab: str, student: str) -> dict:
     graded = course / "autograded" / student / lab / f"{lab}.ipynb"
     if not result.get("success"):
         raise RuntimeError(_failure(result))
-    grade = _read_grade(api, lab, student)
+    grade = read_grade(api, lab, student)
     nb = read_notebook(graded)
     errors = _errors(nb)
     _truncate_outputs(nb)
