@@ -32,6 +32,7 @@ from pathlib import Path
 import nbformat
 
 from .env import FAST_ENV, QUIET_ENV
+from .files import atomic_write_text
 from .report import METRICS_ENV, read_metrics
 
 LAB_ID = re.compile(r"^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -139,10 +140,8 @@ def canonical(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
     """Write a notebook in canonical form, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".ipynb.tmp")
-    nbformat.write(canonical(nb), str(tmp))
-    tmp.replace(path)
+    text = nbformat.writes(canonical(nb))
+    atomic_write_text(path, text if text.endswith("\n") else text + "\n")
 
 
 def lab_metadata(lab: str, root: Path | None = None) -> dict:
@@ -231,7 +230,7 @@ def nbgrader_api(course_root: Path, *, source: Path, release: Path):
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
-def _checked(result: dict, what: str) -> None:
+def check_nbgrader_result(result: dict, what: str) -> None:
     """Raise with nbgrader's own log when an API call failed."""
     if not result.get("success"):
         raise RuntimeError(f"nbgrader {what} failed:\n{result.get('error') or result.get('log')}")
@@ -247,7 +246,7 @@ def generate_labs(
     with tempfile.TemporaryDirectory(prefix="threatlab-course-") as scratch:
         api = nbgrader_api(Path(scratch), source=root / "solutions", release=release)
         for lab in labs or lab_ids(root):
-            _checked(
+            check_nbgrader_result(
                 api.generate_assignment(lab, force=True, create=True), f"generate_assignment {lab}"
             )
             for path in sorted((release / lab).glob("*.ipynb")):
@@ -342,13 +341,13 @@ def autograde(
     release = workdir / "release"
     api = nbgrader_api(workdir, source=root / "solutions", release=release)
     if not (release / lab).is_dir():
-        _checked(
+        check_nbgrader_result(
             api.generate_assignment(lab, force=True, create=True), f"generate_assignment {lab}"
         )
     target = workdir / "submitted" / student / lab / f"{lab}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(submission, target)
-    _checked(api.autograde(lab, student, force=True, create=True), f"autograde {lab}")
+    check_nbgrader_result(api.autograde(lab, student, force=True, create=True), f"autograde {lab}")
     return read_grade(api, lab, student)
 
 
@@ -358,7 +357,9 @@ def feedback(
     """Generate the feedback HTML of an autograded submission (hidden tests cleared by the config)."""
     root = root or repo_root()
     api = nbgrader_api(workdir, source=root / "solutions", release=workdir / "release")
-    _checked(api.generate_feedback(lab, student, force=True), f"generate_feedback {lab}")
+    check_nbgrader_result(
+        api.generate_feedback(lab, student, force=True), f"generate_feedback {lab}"
+    )
     return workdir / "feedback" / student / lab / f"{lab}.html"
 
 

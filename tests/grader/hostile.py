@@ -1,8 +1,12 @@
-"""Build submissions of Lab 00 programmatically: the solved notebook, then edited cells."""
+"""Helpers for the hostile-submission suite: build Lab 00/01 submissions, run the grader, read grades."""
 
 from __future__ import annotations
 
 import copy
+import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from threatlab.course import (
@@ -45,3 +49,19 @@ def save(nb, path: Path) -> Path:
     """Write a notebook (canonical form) and return its path."""
     write_notebook(nb, path)
     return path
+
+
+def grade(submissions: Path, out: Path, *extra: str, env: dict | None = None, lab: str = LAB):
+    """Run ``threatlab-grade`` on a folder as an instructor would (a separate process)."""
+    command = [sys.executable, "-m", "threatlab.grader.cli", lab, str(submissions)]
+    command += ["--out", str(out), "--no-progress", *extra]
+    environ = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(
+        command, capture_output=True, text=True, env=environ | (env or {}), timeout=900, check=False
+    )
+
+
+def read_grades(out: Path) -> dict[str, dict]:
+    """grades.csv as {student_id: row}."""
+    with open(out / "grades.csv", encoding="utf-8") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}

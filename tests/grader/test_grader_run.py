@@ -6,41 +6,49 @@ ones, which must keep full marks: one submission never changes another's result.
 
 from __future__ import annotations
 
-import csv
 import html
-import json
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from hostile import LAB, TEST, cell, save, solved, stub, with_answer_prefix
+from hostile import (
+    ANSWER,
+    LAB,
+    TEST,
+    cell,
+    grade,
+    read_grades,
+    save,
+    solved,
+    stub,
+    with_answer_prefix,
+)
 
 from threatlab.course import hidden_test_lines, read_notebook, repo_root, solution_path
 
 pytestmark = pytest.mark.notebook
-TIMEOUT = 90  # a correct Lab 00 submission takes ~50 s with 2 workers on 2 busy cores
+TIMEOUT = 60  # a correct Lab 00 submission takes ~10 s on one core
 SECRET = "CANARY-7f3a9c-never-in-any-output"
+# A wrong answer plus an AST transformer that deletes every `assert`: all tests would pass. The
+# static scan does not see it (no guarded name is assigned); the runtime probe does.
+SNEAKY_ANSWER = """
+import ast as _ast
 
 
-def grade(submissions: Path, out: Path, *extra: str, env: dict | None = None):
-    command = [sys.executable, "-m", "threatlab.grader.cli", LAB, str(submissions)]
-    command += ["--out", str(out), "--no-progress", *extra]
-    environ = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run(
-        command, capture_output=True, text=True, env=environ | (env or {}), timeout=900, check=False
-    )
+class _NoAsserts(_ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return _ast.Pass()
 
 
-def read_grades(out: Path) -> dict[str, dict]:
-    with open(out / "grades.csv", encoding="utf-8") as handle:
-        return {row["student_id"]: row for row in csv.DictReader(handle)}
+getattr(get_ipython(), "ast_" + "transformers").append(_NoAsserts())
+
+
+def top1_accuracy(logits, labels):
+    return 0.0
+"""
 
 
 class Listener:
@@ -142,7 +150,21 @@ def run(tmp_path_factory):
         "except OSError:\n    pass\nprint('FOR' 'KS', forks)"
     )
     save(with_answer_prefix(fork), subs / "forker.ipynb")
+    killer = (
+        "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+        "except OSError as error:\n    print('blocked kill', type(error).__name__)\n"
+        "os.kill(-1, signal.SIGKILL)  # every other process this user may signal\n"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    save(with_answer_prefix(killer), subs / "killer.ipynb")
+    sneaky = stub()
+    cell(sneaky, ANSWER).source = SNEAKY_ANSWER
+    save(sneaky, subs / "sneaky.ipynb")
+    shadow = with_answer_prefix("abs = lambda value: 0.0  # every `abs(x) < tol` now holds")
+    save(shadow, subs / "shadow.ipynb")
     root = repo_root()
+    course_gradebook = root / "course" / "gradebook.db"
+    gradebook_before = course_gradebook.read_bytes() if course_gradebook.exists() else None
     targets = {
         "solution": str(solution_path(LAB)),
         "relative-solution": f"../../../solutions/{LAB}/{LAB}.ipynb",
@@ -157,6 +179,7 @@ def run(tmp_path_factory):
         "/grade/result.json",
         "/grade/gradebook.db",
         "/grade/pwned.txt",
+        str(course_gradebook),
     ]
     save(with_answer_prefix(snoop_code(targets, writes, listener.port)), subs / "snoop.ipynb")
 
@@ -174,6 +197,7 @@ def run(tmp_path_factory):
         "stderr": done.stderr,
         "seconds": seconds,
         "connections": listener.connections,
+        "course_gradebook": (course_gradebook, gradebook_before),
     }
 
 
@@ -261,13 +285,18 @@ def test_100_mb_of_prints_finish_with_small_feedback(run):
 
 
 def test_fork_bomb_is_contained(run):
-    """The kernel's user may hold 256 processes: the bomb stops there and the student is graded."""
+    """The kernel's user may hold 256 processes: the bomb stops there and the student is graded.
+
+    With no thread left, the integrity check before the test cannot run: that is reported.
+    """
     forker = run["grades"]["forker"]
-    assert forker["status"] == "graded" and forker["max_score"] == "2.0"
+    assert forker["status"] == "tampered" and forker["max_score"] == "2.0", forker
+    assert (
+        "the integrity check could not run (RuntimeError: can't start new thread"
+        in (forker["detail"])
+    )
     forks = int(re.search(r"FORKS (\d+)", feedback_text(run, "forker")).group(1))
     assert 0 < forks <= 256
-    result = json.loads((run["out"] / "results" / "forker.json").read_text(encoding="utf-8"))
-    assert any("can't start new thread" in e["evalue"] for e in result["errors"])
 
 
 def test_sandbox_blocks_reading_writing_and_network(run):
@@ -277,9 +306,39 @@ def test_sandbox_blocks_reading_writing_and_network(run):
     assert "LEAK" not in page and "WROTE" not in page and "CONNECTED" not in page
     for name in ("solution", "relative-solution", "outside", "other-student", "gradebook"):
         assert f"blocked read {name}" in page
-    assert page.count("blocked write") == 5 and "blocked network" in page
+    assert page.count("blocked write") == 6 and "blocked network" in page
     assert run["connections"] == 0
     assert not (run["outside"] / "pwned.txt").exists() and not (run["out"] / "pwned.txt").exists()
+    path, before = run["course_gradebook"]
+    assert (path.read_bytes() if path.exists() else None) == before  # the real gradebook intact
+
+
+def test_kernel_killing_itself_is_crashed_and_cannot_kill_the_grader(run):
+    killer = run["grades"]["killer"]
+    assert (killer["status"], killer["score"]) == ("crashed", "")
+    assert "the kernel died" in killer["detail"]
+    log = (run["out"] / "logs" / "killer.log").read_text(encoding="utf-8")
+    # the worker (the kernel's parent, another user) survived the kill and reported the death
+    assert '"ok": false' in log and "the kernel died while running the notebook" in log
+
+
+def test_runtime_tampering_the_static_scan_misses_is_caught(run):
+    sneaky = run["grades"]["sneaky"]
+    assert sneaky["status"] == "tampered", sneaky
+    assert (
+        "runtime check before test_top1_accuracy: an AST transformer was added" in sneaky["detail"]
+    )
+    assert "patches the test environment" not in sneaky["detail"]  # the static scan missed it
+    shadow = run["grades"]["shadow"]
+    assert shadow["status"] == "tampered", shadow
+    assert "`abs` no longer means the builtin" in shadow["detail"]
+
+
+def test_untouched_submissions_raise_no_runtime_finding(run):
+    for student in ("alice", "bob", "printer", "snoop"):
+        assert "runtime check" not in run["grades"][student]["detail"], student
+    page = feedback(run, "alice")
+    assert "THREATLAB-PROBE" not in page and "__threatlab_probe" not in page
 
 
 def test_no_secret_appears_in_any_output(run):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from threatlab.course import (
-    _checked,
+    check_nbgrader_result,
     hidden_test_lines,
     lab_ids,
     nbgrader_api,
@@ -34,8 +34,9 @@ from threatlab.course import (
     solution_path,
     student_path,
 )
+from threatlab.files import atomic_write_text
 
-from . import sandbox
+from . import probe, sandbox
 from .checks import (
     STUDENT_ID,
     NotThisLab,
@@ -43,6 +44,7 @@ from .checks import (
     patch_findings,
     tamper_findings,
 )
+from .worker import PROBE_SPEC
 
 STATUSES = ("graded", "tampered", "timeout", "memory", "crashed", "invalid", "missing")
 GRADER_VERSION = "1"  # part of each submission's hash: a new grader re-grades everything
@@ -146,12 +148,14 @@ class Run:
         os.chmod(self.work, 0o711)  # kernels (another user) traverse it, never list it
         self.bwrap = sandbox.bwrap_path()
         self.separate_kernel_user = bool(self.bwrap) and sandbox.can_switch_user()
-        self.slots: queue.Queue[int] = queue.Queue()
-        for slot in range(workers):
-            self.slots.put(FIRST_KERNEL_UID + slot)
+        self.slots: queue.Queue[sandbox.Slot] = queue.Queue()
+        for slot in sandbox.make_slots(workers, FIRST_KERNEL_UID):
+            self.slots.put(slot)
         self.released = read_notebook(self._released_path())
         visible = {line.strip() for c in self.released.cells for line in c.source.splitlines()}
         source = read_notebook(solution_path(lab, self.root))
+        tests = [c.source for c in source.cells if probe.is_test_cell(c)]
+        self.probe_spec = json.dumps(probe.expected_names(tests, self.released))
         self.hidden = sorted(  # hidden-test lines that the student's own copy does not show
             {line.strip() for line in hidden_test_lines(source)} - visible - {""},
             key=len,
@@ -174,7 +178,9 @@ class Run:
         api = nbgrader_api(
             self.template, source=self.root / "solutions", release=self.template / "release"
         )
-        _checked(api.generate_assignment(self.lab, force=True, create=True), "generate_assignment")
+        check_nbgrader_result(
+            api.generate_assignment(self.lab, force=True, create=True), "generate_assignment"
+        )
         if not (self.template / "gradebook.db").is_file():
             raise RuntimeError("generate_assignment made no gradebook")
 
@@ -208,6 +214,7 @@ class Run:
         own = {line.strip() for c in nb.cells for line in str(c.get("source", "")).splitlines()}
         executed = self._execute(sub, stamp, own)
         result |= executed
+        findings += [str(f) for f in executed.pop("integrity", [])]
         if findings:
             result["status"] = "tampered"
             notes.insert(0, "; ".join(str(f) for f in findings))
@@ -227,11 +234,13 @@ class Run:
         shutil.copyfile(sub.notebook, target / f"{self.lab}.ipynb")
         if stamp:
             (target / "timestamp.txt").write_text(stamp, encoding="utf-8")
-        if self.separate_kernel_user:
-            os.chmod(scratch / "gradebook.db", 0o600)  # holds the hidden tests: not for the kernel
+        (scratch / PROBE_SPEC).write_text(self.probe_spec, encoding="utf-8")
+        if self.separate_kernel_user:  # hidden tests and what they use: not for the kernel
+            for private in ("gradebook.db", PROBE_SPEC):
+                os.chmod(scratch / private, 0o600)
         log = self.work / "logs" / f"{sub.key}.log"
         log.parent.mkdir(exist_ok=True)
-        uid = self.slots.get()
+        slot = self.slots.get()
         try:
             outcome = sandbox.run_worker(
                 scratch,
@@ -239,11 +248,12 @@ class Run:
                 sub.key,
                 limits=self.limits,
                 log=log,
-                kernel_uid=uid if self.separate_kernel_user else None,
+                kernel_uid=slot.uid if self.separate_kernel_user else None,
                 sandboxed=bool(self.bwrap),
+                cpus=slot.cpus,
             )
         finally:
-            self.slots.put(uid)
+            self.slots.put(slot)
         reply = _read_json(scratch / "result.json")
         executed = {"seconds": round(outcome.seconds, 2)}
         if outcome.timed_out:
@@ -264,6 +274,7 @@ class Run:
             executed |= {"score": reply["score"], "max_score": reply["max_score"]}
             executed["cells"] = reply.get("cells", [])
             executed["errors"] = reply.get("errors", [])[:20]
+            executed["integrity"] = [f"runtime check {f}" for f in reply.get("integrity", [])]
             self._feedback(sub, scratch, reply.get("feedback"), own)
         self._log(sub, log, outcome, reply)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -280,7 +291,7 @@ class Run:
         with open(path, "rb") as handle:
             page = handle.read(MAX_FEEDBACK_BYTES).decode("utf-8", "replace")
         page = scrub(page, [line for line in self.hidden if line not in own])
-        _atomic_write(self.out / "feedback" / sub.key / f"{self.lab}.html", page)
+        atomic_write_text(self.out / "feedback" / sub.key / f"{self.lab}.html", page)
 
     def _log(self, sub: Submission, log: Path, outcome: sandbox.Outcome, reply: dict) -> None:
         size = log.stat().st_size if log.is_file() else 0
@@ -294,7 +305,7 @@ class Run:
             f"worker result: {json.dumps({k: v for k, v in reply.items() if k != 'cells'})[:4000]}\n"
             f"--- worker output ({size} bytes, last {min(size, MAX_LOG_BYTES)} kept) ---\n"
         )
-        _atomic_write(self.out / "logs" / f"{sub.key}.log", head + tail)
+        atomic_write_text(self.out / "logs" / f"{sub.key}.log", head + tail)
 
 
 MIN_SECRET_LINE = 25  # shorter lines (`return out`, `try:`) are common code, not a giveaway
@@ -337,15 +348,6 @@ def _read_json(path: Path) -> dict:
     return {}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def write_grades(out: Path, lab: str) -> list[dict]:
     """Rebuild ``OUT/grades.csv`` from every stored result of this lab, sorted by student id."""
     rows = []
@@ -364,7 +366,7 @@ def write_grades(out: Path, lab: str) -> list[dict]:
         sid = str(safe.get("student_id", ""))
         safe["student_id"] = sid if STUDENT_ID.match(sid) else ascii(sid)
         writer.writerow(safe)
-    _atomic_write(out / "grades.csv", buffer.getvalue())
+    atomic_write_text(out / "grades.csv", buffer.getvalue())
     return rows
 
 
@@ -391,11 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lab")
     parser.add_argument("submissions", type=Path)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="submissions graded at once (default: one per CPU, within memory); each gets its "
+        "share of the CPUs",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per submission")
     parser.add_argument("--memory", type=int, default=4096, help="MB of address space per process")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.workers is None:
+        args.workers = sandbox.default_workers(args.memory)
     if args.lab not in lab_ids():
         parser.error(f"unknown lab {args.lab!r}; labs: {', '.join(lab_ids())}")
     if not args.submissions.is_dir():
@@ -435,8 +445,8 @@ def main(argv: list[str] | None = None) -> int:
             result = run.grade(sub) | {"hash": digest}
             log = out / "logs" / f"{sub.key}.log"
             if result["status"] in ("invalid", "missing") or not log.is_file():
-                _atomic_write(log, f"{result['status']}: {result['detail']} (not executed)\n")
-            _atomic_write(out / "results" / f"{sub.key}.json", json.dumps(result, indent=1))
+                atomic_write_text(log, f"{result['status']}: {result['detail']} (not executed)\n")
+            atomic_write_text(out / "results" / f"{sub.key}.json", json.dumps(result, indent=1))
             return result
 
         with concurrent.futures.ThreadPoolExecutor(max(1, args.workers)) as pool:

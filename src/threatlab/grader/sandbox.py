@@ -50,6 +50,45 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Slot:
+    """One worker's place: the kernel's user id and the CPUs its threads may use."""
+
+    uid: int
+    cpus: tuple[int, ...]
+
+
+def available_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity mask, not the machine's total)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def make_slots(workers: int, first_uid: int) -> list[Slot]:
+    """Split the available CPUs evenly between ``workers`` slots.
+
+    Each kernel's thread pools are sized to its share: two PyTorch kernels that each spin up one
+    OpenMP thread per core on a 2-core machine slow each other down more than tenfold (measured: a
+    38 s notebook did not finish in 600 s). With more workers than CPUs, slots share CPUs.
+    """
+    cpus = available_cpus()
+    share = max(1, len(cpus) // workers)
+    return [
+        Slot(first_uid + i, tuple(cpus[(i * share + j) % len(cpus)] for j in range(share)))
+        for i in range(workers)
+    ]
+
+
+def default_workers(memory_mb: int) -> int:
+    """One worker per available CPU, as many as the machine's memory holds at ``memory_mb`` each."""
+    try:
+        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (AttributeError, ValueError, OSError):
+        total_mb = memory_mb
+    return max(1, min(len(available_cpus()), total_mb // max(1, memory_mb)))
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How the worker process ended."""
 
@@ -114,8 +153,8 @@ def bwrap_command(bwrap: str, scratch: Path, inner: list[str]) -> list[str]:
     return [*cmd, "--", *inner]
 
 
-def _limit(limits: Limits, processes: bool):
-    """preexec_fn: resource limits inherited by the sandbox, the worker and the kernel.
+def _limit(limits: Limits, processes: bool, cpus: tuple[int, ...] | None = None):
+    """preexec_fn: resource limits (and CPU affinity) inherited by the sandbox, worker and kernel.
 
     The process-count limit counts per user, so it is set only when the kernel runs as its own
     unprivileged user (root ignores it, and a shared user would count the grader's own processes).
@@ -129,6 +168,8 @@ def _limit(limits: Limits, processes: bool):
         size = limits.file_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, cpus)
 
     return apply
 
@@ -142,6 +183,7 @@ def run_worker(
     log: Path,
     kernel_uid: int | None,
     sandboxed: bool,
+    cpus: tuple[int, ...] | None = None,
 ) -> Outcome:
     """Run ``threatlab.grader.worker`` on a prepared scratch course; kill its whole group on timeout."""
     env = {
@@ -161,6 +203,9 @@ def run_worker(
         "JUPYTER_CONFIG_DIR": "/tmp/jupyter-config" if sandboxed else str(scratch / "config"),
         "IPYTHONDIR": "/tmp/ipython" if sandboxed else str(scratch / "ipython"),
     }
+    threads = str(len(cpus)) if cpus else "1"
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = threads  # one thread per CPU of this slot: no oversubscription
     if kernel_uid is not None:
         env["THREATLAB_KERNEL_UID"] = str(kernel_uid)
     course = SANDBOX_COURSE if sandboxed else str(scratch)
@@ -177,7 +222,7 @@ def run_worker(
             env=env,
             cwd=str(scratch),
             start_new_session=True,
-            preexec_fn=_limit(limits, kernel_uid is not None),  # noqa: PLW1509 - resource limits need a pre-exec hook
+            preexec_fn=_limit(limits, kernel_uid is not None, cpus),  # noqa: PLW1509 - resource limits need a pre-exec hook
         )
         timed_out = False
         try:

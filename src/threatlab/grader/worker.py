@@ -16,7 +16,12 @@ import sys
 import traceback
 from pathlib import Path
 
-MAX_OUTPUT_CHARS = 10_000  # per output, in the graded notebook and its feedback
+import nbformat
+
+PROBE_SPEC = "probe.json"  # written by the parent: the names the tests rely on (see probe.py)
+MAX_OUTPUT_CHARS = 10_000
+HIDDEN_MARK = "BEGIN HIDDEN TESTS"
+HIDDEN_EVALUE_CHARS = 300  # an assertion message, not a channel for the hidden test's source  # per output, in the graded notebook and its feedback
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc")
 
 
@@ -59,11 +64,27 @@ def _truncate_outputs(nb) -> None:
     """Cap every text output so that megabytes of prints never reach the feedback.
 
     A failing test cell's traceback quotes the failing line, which may be a hidden test: keep only
-    the error's name and message there.
+    the error's name and message there. A cell holding hidden tests keeps nothing but that: its
+    printed output could carry hidden-test source that the student's code read from the frame or a
+    hook encoded (the scrub in the parent only recognises verbatim lines).
     """
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         test_cell = meta.get("grade") and not meta.get("solution")
+        if test_cell and HIDDEN_MARK in cell.source and cell.cell_type == "code":
+            cell.outputs = [
+                nbformat.v4.new_output(
+                    "error",
+                    ename=str(o.get("ename", ""))[:100],
+                    evalue=str(o.get("evalue", ""))[:HIDDEN_EVALUE_CHARS],
+                    traceback=[
+                        f"{o.get('ename', '')}: {str(o.get('evalue', ''))[:HIDDEN_EVALUE_CHARS]}"
+                    ],
+                )
+                for o in cell.outputs
+                if o.get("output_type") == "error"
+            ]
+            continue
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if test_cell and output.get("output_type") == "error":
                 message = f"{output.get('ename', '')}: {output.get('evalue', '')}"
@@ -95,6 +116,8 @@ def _failure(result: dict) -> str:
 
 def grade(course: Path, lab: str, student: str) -> dict:
     """Autograde and generate feedback; the result dict the parent reads."""
+    import nbformat
+
     from threatlab.course import (
         feedback,
         nbgrader_api,
@@ -102,8 +125,14 @@ def grade(course: Path, lab: str, student: str) -> dict:
         read_notebook,
         repo_root,
     )
+    from threatlab.grader import probe
 
     root = repo_root()
+    submitted = course / "submitted" / student / lab / f"{lab}.ipynb"
+    expected = json.loads((course / PROBE_SPEC).read_text(encoding="utf-8"))
+    with_probes = read_notebook(submitted)
+    probe.insert_probes(with_probes, {k: tuple(v) for k, v in expected.items()})
+    nbformat.write(with_probes, str(submitted))
     api = nbgrader_api(course, source=course / "source", release=course / "release")
     result = api.autograde(lab, student, force=True, create=True)
     graded = course / "autograded" / student / lab / f"{lab}.ipynb"
@@ -111,10 +140,12 @@ def grade(course: Path, lab: str, student: str) -> dict:
         raise RuntimeError(_failure(result))
     grade = read_grade(api, lab, student)
     nb = read_notebook(graded)
+    log = result.get("log") or ""
+    kernel_died = "DeadKernelError" in log or "Kernel died" in log
+    integrity = probe.probe_findings(nb, complete=not kernel_died)
+    probe.remove_probes(nb)
     errors = _errors(nb)
     _truncate_outputs(nb)
-    import nbformat
-
     nbformat.write(nb, str(graded))
     html = feedback(lab, course, student=student, root=root)
     return {
@@ -133,8 +164,8 @@ def grade(course: Path, lab: str, student: str) -> dict:
         ],
         "errors": errors,
         "memory": any(sign in e["ename"] + e["evalue"] for e in errors for sign in MEMORY_SIGNS),
-        "kernel_died": "DeadKernelError" in (result.get("log") or "")
-        or "Kernel died" in (result.get("log") or ""),
+        "kernel_died": kernel_died,
+        "integrity": integrity,
         "feedback": str(html.relative_to(course)) if html.is_file() else None,
     }
 
@@ -153,9 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - reported to the parent
         traceback.print_exc()
         result = {"ok": False, "memory": False, "error": f"{type(error).__name__}: {error}"[:2000]}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result), encoding="utf-8")
-    os.replace(tmp, out)
+    from threatlab.files import atomic_write_text
+
+    atomic_write_text(out, json.dumps(result))
     return 0
 
 
