@@ -24,6 +24,9 @@ def test_grader_bench_compares_with_plain_nbgrader(tmp_path):
     assert result["ratio"] == pytest.approx(
         result["threatlab_grade_seconds"] / result["nbgrader_autograde_seconds"], abs=0.01
     )
+    assert (
+        0 < result["overhead_per_submission_seconds"] < result["mean_sandboxed_submission_seconds"]
+    )
     grades = (tmp_path / "grader-bench" / "out" / "grades.csv").read_text(encoding="utf-8")
     assert "s000-correct,00-orientation,2.0,2.0,graded" in grades
     assert "s001-partial,00-orientation,0.0,2.0,graded" in grades

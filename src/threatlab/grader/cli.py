@@ -272,6 +272,7 @@ class Run:
                 executed["note"] = "the kernel died during grading"
         if reply.get("ok"):
             executed |= {"score": reply["score"], "max_score": reply["max_score"]}
+            executed["autograde_seconds"] = reply.get("autograde_seconds")
             executed["cells"] = reply.get("cells", [])
             executed["errors"] = reply.get("errors", [])[:20]
             executed["integrity"] = [f"runtime check {f}" for f in reply.get("integrity", [])]
@@ -415,11 +416,15 @@ def main(argv: list[str] | None = None) -> int:
     if out == submissions_dir or submissions_dir in out.parents:
         parser.error("--out must not be inside the submissions folder")
     limits = sandbox.Limits(timeout=args.timeout, memory_mb=args.memory)
-    if not sandbox.bwrap_path():
-        print(
-            "\n" + "!" * 78 + "\nWARNING: " + sandbox.NOT_ENFORCED_WITHOUT_BWRAP + "\n" + "!" * 78,
-            file=sys.stderr,
-        )
+    weaker = (
+        sandbox.NOT_ENFORCED_WITHOUT_BWRAP
+        if not sandbox.bwrap_path()
+        else None
+        if sandbox.can_switch_user()
+        else sandbox.SAME_USER_AS_KERNEL
+    )
+    if weaker:
+        print("\n" + "!" * 78 + "\nWARNING: " + weaker + "\n" + "!" * 78, file=sys.stderr)
     (out / "results").mkdir(parents=True, exist_ok=True)
     subs = discover(args.lab, submissions_dir)
     todo, skipped = [], 0

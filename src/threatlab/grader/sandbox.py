@@ -39,6 +39,14 @@ NOT_ENFORCED_WITHOUT_BWRAP = (
 )
 
 
+SAME_USER_AS_KERNEL = (
+    "not running as root: kernels run as YOUR user, not a separate unprivileged one. The sandbox "
+    "still hides the course, other students and the network, but student code can then write its "
+    "own scratch gradebook and result (forge its score) and the process-count limit is not "
+    "enforced. Grade real submissions as root (sudo, or in a container)."
+)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one submission."""
@@ -105,7 +113,12 @@ def bwrap_path() -> str | None:
 
 
 def can_switch_user() -> bool:
-    """Kernels run as a separate unprivileged user only when the grader runs as root."""
+    """Kernels run as a separate unprivileged user only when the grader runs as root.
+
+    ``THREATLAB_NO_USER_SWITCH=1`` behaves as an ordinary user would (kernel = grader's user).
+    """
+    if os.environ.get("THREATLAB_NO_USER_SWITCH") == "1":
+        return False
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 

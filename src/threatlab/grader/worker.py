@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -134,7 +135,9 @@ def grade(course: Path, lab: str, student: str) -> dict:
     probe.insert_probes(with_probes, {k: tuple(v) for k, v in expected.items()})
     nbformat.write(with_probes, str(submitted))
     api = nbgrader_api(course, source=course / "source", release=course / "release")
+    started = time.monotonic()
     result = api.autograde(lab, student, force=True, create=True)
+    autograde_seconds = time.monotonic() - started
     graded = course / "autograded" / student / lab / f"{lab}.ipynb"
     if not result.get("success"):
         raise RuntimeError(_failure(result))
@@ -147,7 +150,9 @@ def grade(course: Path, lab: str, student: str) -> dict:
     errors = _errors(nb)
     _truncate_outputs(nb)
     nbformat.write(nb, str(graded))
+    started = time.monotonic()
     html = feedback(lab, course, student=student, root=root)
+    feedback_seconds = time.monotonic() - started
     return {
         "score": grade.auto_score,
         "max_score": grade.auto_max_score,
@@ -166,6 +171,8 @@ def grade(course: Path, lab: str, student: str) -> dict:
         "memory": any(sign in e["ename"] + e["evalue"] for e in errors for sign in MEMORY_SIGNS),
         "kernel_died": kernel_died,
         "integrity": integrity,
+        "autograde_seconds": round(autograde_seconds, 2),  # nbgrader executing the notebook
+        "feedback_seconds": round(feedback_seconds, 2),
         "feedback": str(html.relative_to(course)) if html.is_file() else None,
     }
 
