@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from threatlab import check_fraction, check_images, check_labels, check_positive_int
+from threatlab import (
+    check_fraction,
+    check_images,
+    check_labels,
+    check_membership,
+    check_positive_int,
+    check_scores,
+)
 
 # --- check_images -------------------------------------------------------------------------
 
@@ -186,3 +193,54 @@ def test_check_positive_int_rejects(value):
     with pytest.raises(ValueError, match="epochs must be a positive integer") as info:
         check_positive_int(value, "epochs")
     assert repr(value) in str(info.value)
+
+
+# --- check_scores / check_membership ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_check_scores_accepts_float_vectors(dtype):
+    scores = torch.tensor([-1.0, 0.0, 2.5], dtype=dtype)
+    assert check_scores(scores) is scores
+    assert check_scores(torch.empty(0)).numel() == 0
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros(3), r"torch\.Tensor of scores .* got ndarray"),
+        ([0.1, 0.2], "got list"),
+        (torch.zeros(3, 2), r"1-D \(one score per example\), got shape \(3, 2\)"),
+        (torch.arange(3), r"floating-point tensor, got dtype torch\.int64"),
+        (torch.tensor([0.0, float("nan")]), "finite"),
+        (torch.tensor([0.0, -float("inf")]), "finite"),
+    ],
+)
+def test_check_scores_rejects_bad_scores(bad, message):
+    with pytest.raises(ValueError, match=message):
+        check_scores(bad, "scores")
+
+
+def test_check_scores_names_the_argument():
+    with pytest.raises(ValueError, match="^phi must be"):
+        check_scores(torch.zeros(2, 2), "phi")
+
+
+def test_check_membership_accepts_mixed_bool_vectors():
+    truth = torch.tensor([True, False, True])
+    assert check_membership(truth, 3) is truth
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (torch.tensor([1, 0, 1]), r"bool torch\.Tensor .* got torch\.int64"),
+        (np.array([True, False, True]), "got ndarray"),
+        (torch.tensor([True, False]), r"shape \(3,\), one entry per score, got \(2,\)"),
+        (torch.ones(3, dtype=torch.bool), "both members"),
+        (torch.zeros(3, dtype=torch.bool), "both members"),
+    ],
+)
+def test_check_membership_rejects_bad_truth(bad, message):
+    with pytest.raises(ValueError, match=message):
+        check_membership(bad, 3)

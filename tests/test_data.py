@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from threatlab import DatasetIntegrityError, Split, load_digits, load_mnist
+from threatlab import DatasetIntegrityError, Split, load_breast_cancer, load_digits, load_mnist
 from threatlab import data as data_module
 
 REPO_MANIFEST = Path(__file__).resolve().parents[1] / "datasets" / "manifest.json"
@@ -272,3 +272,28 @@ def test_missing_file_is_an_integrity_error(fake_package, tmp_path, monkeypatch)
     with pytest.raises(DatasetIntegrityError, match="missing") as info:
         load_digits()
     assert str(package.resolve() / "gone.csv.gz") in str(info.value)
+
+
+# --- breast cancer (tabular) ------------------------------------------------------------
+
+
+def test_breast_cancer_is_standardised_stratified_and_deterministic():
+    split = load_breast_cancer()
+    rows, columns = _repo_manifest()["datasets"]["breast_cancer"]["shape"]
+    assert split.x_train.shape == (455, columns - 1) and split.x_test.shape == (114, columns - 1)
+    assert len(split.x_train) + len(split.x_test) == rows
+    assert split.x_train.dtype == torch.float64 and split.y_train.dtype == torch.int64
+    # Standardised with the training split's statistics only.
+    assert torch.allclose(split.x_train.mean(0), torch.zeros(30, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(split.x_train.std(0, unbiased=False), torch.ones(30, dtype=torch.float64))
+    assert not torch.allclose(split.x_test.mean(0), torch.zeros(30, dtype=torch.float64), atol=1e-3)
+    # 212 malignant (0) and 357 benign (1), split in proportion.
+    assert torch.bincount(split.y_train).tolist() + torch.bincount(split.y_test).tolist() == [
+        170,
+        285,
+        42,
+        72,
+    ]
+    again = load_breast_cancer(seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(split, again, strict=True))
+    assert not torch.equal(load_breast_cancer(seed=1).x_test, split.x_test)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from threatlab import MLP, SmallCNN
+from threatlab import MLP, SmallCNN, penultimate_activations
 
 
 @pytest.fixture(autouse=True)
@@ -146,3 +146,62 @@ def test_mlp_rejects_integer_inputs_with_value_error(dtype):
 def test_mlp_accepts_an_empty_batch():
     """Like SmallCNN, an empty batch gives empty logits (not an IndexError from x[0])."""
     assert MLP(784)(torch.zeros(0, 784)).shape == (0, 10)
+
+
+# --- penultimate_activations ---------------------------------------------------------------
+
+
+def test_penultimate_activations_match_features_in_batches():
+    model = SmallCNN(image_size=8).eval()
+    x = torch.rand(11, 1, 8, 8)
+    feats = penultimate_activations(model, x, batch_size=4)
+    assert feats.shape == (11, 128) and feats.dtype == torch.float32
+    assert feats.device.type == "cpu"
+    torch.testing.assert_close(feats, model.features(x).detach())
+
+
+def test_penultimate_activations_use_eval_mode_and_restore_it():
+    """Dropout must be off while extracting, and the caller's mode comes back afterwards."""
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 32), torch.nn.Dropout(0.9), torch.nn.Linear(32, 3)
+    )
+    model.train()
+    x = torch.rand(6, 1, 4, 4)
+    first = penultimate_activations(model, x, layer=model[2])
+    second = penultimate_activations(model, x, layer=model[2])
+    torch.testing.assert_close(first, second)
+    assert model.training, "the model's mode is restored"
+    with torch.no_grad():
+        expected = model[1](model[0](x))
+    torch.testing.assert_close(first, expected)
+
+
+def test_penultimate_activations_of_a_layer_and_no_leftover_hook():
+    model = SmallCNN(image_size=8).eval()
+    x = torch.rand(5, 1, 8, 8)
+    conv = penultimate_activations(model, x, layer=model.conv)
+    assert conv.shape == (5, 32 * 2 * 2), "activations are flattened per input"
+    assert not model.conv._forward_hooks, "the hook is removed afterwards"
+    torch.testing.assert_close(
+        penultimate_activations(model, x, layer=model.hidden), model.features(x).detach()
+    )
+
+
+def test_penultimate_activations_of_an_mlp_and_an_empty_batch():
+    model = MLP(64, hidden=(16, 8)).eval()
+    assert penultimate_activations(model, torch.rand(3, 1, 8, 8)).shape == (3, 8)
+    assert penultimate_activations(model, torch.zeros(0, 64)).shape == (0, 8)
+
+
+def test_penultimate_activations_explain_bad_input():
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    with pytest.raises(ValueError, match="no features"):
+        penultimate_activations(plain, torch.rand(2, 1, 4, 4))
+    with pytest.raises(ValueError, match="submodule"):
+        penultimate_activations(plain, torch.rand(2, 1, 4, 4), layer=torch.nn.ReLU())
+    with pytest.raises(ValueError, match=r"\(N, \.\.\.\)"):
+        penultimate_activations(SmallCNN(), np.zeros((2, 1, 28, 28)))
+    with pytest.raises(ValueError, match="positive integer"):
+        penultimate_activations(SmallCNN(), torch.rand(2, 1, 28, 28), batch_size=0)
+    with pytest.raises(ValueError, match="nn.Module"):
+        penultimate_activations(lambda x: x, torch.rand(2, 1, 28, 28))

@@ -253,3 +253,32 @@ def test_train_leaves_no_stale_gradients(small):
     model = _mlp(0)
     train(model, x, y, epochs=1, batch_size=32, seed=0)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_weight_decay_shrinks_the_weights(small):
+    x, y, _, _ = small
+    plain, decayed = _mlp(), _mlp()
+    train(plain, x, y, epochs=5, batch_size=32, lr=1e-2, seed=0)
+    train(decayed, x, y, epochs=5, batch_size=32, lr=1e-2, seed=0, weight_decay=0.1)
+    norm = lambda m: sum(p.pow(2).sum() for p in m.parameters()).item()  # noqa: E731
+    assert norm(decayed) < 0.8 * norm(plain)
+    again = _mlp()
+    train(again, x, y, epochs=5, batch_size=32, lr=1e-2, seed=0, weight_decay=0.0)
+    assert torch.equal(again.head.weight, plain.head.weight)  # 0 is the old behaviour
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), "0.1", True])
+def test_train_rejects_bad_weight_decay(small, bad):
+    x, y, _, _ = small
+    with pytest.raises(ValueError, match="weight_decay"):
+        train(_mlp(), x, y, epochs=1, weight_decay=bad)
+
+
+def test_progress_false_draws_no_bar(small, monkeypatch, capsys):
+    x, y, _, _ = small
+    monkeypatch.delenv("THREATLAB_QUIET", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    train(_mlp(), x[:32], y[:32], epochs=2, batch_size=16, progress=False)
+    assert "training" not in capsys.readouterr().err
+    train(_mlp(), x[:32], y[:32], epochs=2, batch_size=16, desc="visible bar")
+    assert "visible bar" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import torch
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from threatlab import plot_curves, show_images
+from threatlab import plot_curves, plot_roc, show_images
 
 matplotlib.use("Agg")
 
@@ -187,3 +187,53 @@ def test_plot_curves_validation_creates_no_figure():
     with pytest.raises(ValueError):
         plot_curves([0, 1, 2], {"a": [1]}, xlabel="x", ylabel="y")
     assert plt.get_fignums() == before
+
+
+# --- plot_roc -----------------------------------------------------------------------------
+
+
+def test_plot_roc_draws_each_curve_the_diagonal_and_the_fpr_marker():
+    fpr = np.array([0.0, 0.001, 0.01, 0.5, 1.0])
+    tpr = np.array([0.0, 0.05, 0.2, 0.8, 1.0])
+    fig = plot_roc({"attack": (fpr, tpr), "other": (torch.tensor(fpr), torch.tensor(fpr))})
+    (ax,) = fig.axes
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:3] == ["attack", "other", "guessing"]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    # Zeros are drawn at min_rate so that they stay on a log axis.
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [1e-3, 1e-3, 0.01, 0.5, 1.0])
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [1e-3, 0.05, 0.2, 0.8, 1.0])
+    marker = ax.get_lines()[3]  # axvline at the 1% FPR
+    assert list(marker.get_xdata()) == [0.01, 0.01]
+    assert ax.get_xlim() == pytest.approx((1e-3, 1.0))
+
+
+def test_plot_roc_linear_axes_and_no_marker():
+    fig = plot_roc({"a": ([0, 0.5, 1], [0, 0.7, 1])}, log_scale=False, mark_fpr=None, title="T")
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "linear"
+    assert len(ax.get_lines()) == 2  # the curve and the diagonal
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0, 0.5, 1])
+    assert ax.get_title() == "T"
+
+
+@pytest.mark.parametrize(
+    ("curves", "message"),
+    [
+        ({}, "at least one curve"),
+        ({"a": [0, 1]}, "pair"),
+        ({"a": ([0, 1], [0, 0.5, 1])}, "fpr has 2 points but tpr has 3"),
+        ({"a": ([0, 1.5], [0, 1])}, r"rates in \[0, 1\]"),
+        ({"a": ([], [])}, "non-empty"),
+    ],
+)
+def test_plot_roc_rejects_bad_curves(curves, message):
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match=message):
+        plot_roc(curves)
+    assert plt.get_fignums() == before
+
+
+def test_plot_roc_rejects_bad_min_rate():
+    with pytest.raises(ValueError, match="min_rate"):
+        plot_roc({"a": ([0, 1], [0, 1])}, min_rate=0)

@@ -75,3 +75,48 @@ def check_positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def check_scores(scores: object, name: str = "scores") -> torch.Tensor:
+    """Check a 1-D floating-point tensor of finite scores, one per example (attack scores)."""
+    if not isinstance(scores, torch.Tensor):
+        raise ValueError(
+            f"{name} must be a 1-D torch.Tensor of scores (one per example), got "
+            f"{type(scores).__name__}. Convert a NumPy array with torch.from_numpy(...)."
+        )
+    if scores.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one score per example), got shape {tuple(scores.shape)}. "
+            "Flatten it, or pick one column."
+        )
+    if not scores.is_floating_point():
+        raise ValueError(
+            f"{name} must be a floating-point tensor, got dtype {scores.dtype}. Use .float()."
+        )
+    if scores.numel() and not bool(torch.isfinite(scores).all()):
+        raise ValueError(
+            f"{name} must be finite: found NaN or inf values (e.g. log(0)); compute them "
+            "from logits with log_softmax, or clip them first."
+        )
+    return scores
+
+
+def check_membership(is_member: object, n: int, name: str = "is_member") -> torch.Tensor:
+    """Check the ground truth of a membership attack: a bool vector of length ``n`` holding at
+    least one member (True) and one non-member (False)."""
+    if not isinstance(is_member, torch.Tensor) or is_member.dtype != torch.bool:
+        what = is_member.dtype if isinstance(is_member, torch.Tensor) else type(is_member).__name__
+        raise ValueError(
+            f"{name} must be a bool torch.Tensor (True = member), got {what}. "
+            "Build it with a comparison, e.g. labels == 1."
+        )
+    if is_member.ndim != 1 or is_member.shape[0] != n:
+        raise ValueError(
+            f"{name} must have shape ({n},), one entry per score, got {tuple(is_member.shape)}."
+        )
+    if bool(is_member.all()) or not bool(is_member.any()):
+        raise ValueError(
+            f"{name} must contain both members (True) and non-members (False): rates such as "
+            "TPR and FPR need at least one of each."
+        )
+    return is_member

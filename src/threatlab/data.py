@@ -112,10 +112,17 @@ def _read_csv_gz(path: Path, sha256: str) -> np.ndarray:
         return np.loadtxt(handle, delimiter=",", dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=4)
+def _read_csv(path: Path, sha256: str) -> np.ndarray:
+    """Parse a plain CSV of numbers after one header line (scikit-learn's format; cached)."""
+    return np.loadtxt(path, delimiter=",", dtype=np.float64, skiprows=1)
+
+
 def _raw_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Verified raw features and labels of a dataset, as stored (last column = label)."""
     path = verified_file(name)
-    table = _read_csv_gz(path, dataset_entry(name)["sha256"])
+    read = _read_csv_gz if path.name.endswith(".gz") else _read_csv
+    table = read(path, dataset_entry(name)["sha256"])
     return table[:, :-1], table[:, -1].astype(np.int64)
 
 
@@ -152,3 +159,26 @@ def load_digits(test_size: float = 0.2, seed: int = 0) -> Split:
     """scikit-learn's 1,797 handwritten 8x8 digits: (N, 1, 8, 8) in [0, 1], stratified split."""
     x, y = _raw_arrays("digits")
     return _split(x, y, side=8, scale=16.0, test_size=test_size, seed=seed)
+
+
+def load_breast_cancer(test_size: float = 0.2, seed: int = 0) -> Split:
+    """scikit-learn's 569 breast-cancer records: 30 measurements each, label 1 = benign.
+
+    Tabular, not images: ``x`` has shape (N, 30), float64, standardised with the *training*
+    split's mean and standard deviation (so the test split is scaled like unseen data). The split
+    is stratified and deterministic for a given ``seed``.
+    """
+    check_fraction(test_size, "test_size", allow_zero=False)
+    if test_size >= 1:
+        raise ValueError(f"test_size must be below 1, got {test_size}.")
+    x, y = _raw_arrays("breast_cancer")
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=test_size, stratify=y, random_state=seed
+    )
+    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
+    return Split(
+        torch.from_numpy(np.ascontiguousarray((x_tr - mean) / std)),
+        torch.from_numpy(np.ascontiguousarray(y_tr)),
+        torch.from_numpy(np.ascontiguousarray((x_te - mean) / std)),
+        torch.from_numpy(np.ascontiguousarray(y_te)),
+    )

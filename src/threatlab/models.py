@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .checks import check_positive_int
+
 
 class SmallCNN(nn.Module):
     """Two conv layers and two fully connected layers, for 28x28 (or any square) grey images.
@@ -76,6 +78,81 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+@torch.no_grad()
+def penultimate_activations(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    layer: nn.Module | None = None,
+    batch_size: int = 512,
+) -> torch.Tensor:
+    """The representation a model computes just before its classification head, for every input.
+
+    Defenses that inspect what a model has learned (spectral signatures, activation clustering,
+    input monitors) work on these vectors instead of on raw pixels.
+
+    Args:
+        model: a trained classifier. By default its ``features(x)`` method is used (``SmallCNN``
+            and ``MLP`` have one).
+        x: inputs of shape (N, ...), on any device; they are moved to the model's device batch by
+            batch.
+        layer: a submodule of ``model`` whose output to take instead (through a forward hook),
+            for models without ``features``; e.g. ``model.hidden`` of a ``SmallCNN``.
+        batch_size: inputs per forward pass.
+
+    Returns:
+        A float32 CPU tensor of shape (N, D): one flattened activation vector per input. The model
+        is run in eval mode and left in the mode it was in.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a batch tensor of shape (N, ...), got {shape}.")
+    check_positive_int(batch_size, "batch_size")
+    if layer is None and not callable(getattr(model, "features", None)):
+        raise ValueError(
+            f"{type(model).__name__} has no features() method: pass layer=<the submodule whose "
+            "output you want>, e.g. the last hidden layer before the classification head."
+        )
+    if layer is not None and not any(m is layer for m in model.modules()):
+        raise ValueError("layer must be a submodule of model (e.g. model.hidden).")
+    captured: list[torch.Tensor] = []
+    hook = (
+        layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        if layer is not None
+        else None
+    )
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    try:
+        # An empty batch still runs once, so that the result has the right width.
+        for start in range(0, max(len(x), 1), batch_size):
+            xb = x[start : start + batch_size].to(device)
+            if hook is None:
+                feats = model.features(xb)
+            else:
+                captured.clear()
+                model(xb)
+                if not captured:
+                    raise ValueError("layer never ran during the forward pass of model.")
+                feats = captured[-1]
+                if not isinstance(feats, torch.Tensor):
+                    raise ValueError(
+                        f"layer must output one tensor, got {type(feats).__name__}; "
+                        "pick a layer whose output is a plain tensor."
+                    )
+            feats = feats.flatten(start_dim=1) if feats.ndim > 1 else feats.unsqueeze(1)
+            out.append(feats.float().cpu())
+    finally:
+        if hook is not None:
+            hook.remove()
+        model.train(was_training)
+    return torch.cat(out)
 
 
 def _check_input(x: object, channels: int, side: int, model: str) -> None:

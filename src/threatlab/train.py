@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -39,29 +41,38 @@ def train(
     lr: float = 1e-3,
     seed: int | None = None,
     perturb: Perturb | None = None,
+    weight_decay: float = 0.0,
     desc: str = "training",
+    progress: bool = True,
 ) -> list[float]:
     """Train ``model`` with Adam and cross-entropy; return the mean loss of each epoch.
 
     ``perturb(model, xb, yb)``, when given, replaces each batch before the update step; pass an
-    attack to get adversarial training. Data is moved batch by batch to the model's device, and
-    the progress bar is silent under tests and CI (``THREATLAB_QUIET``/``CI``).
+    attack to get adversarial training. ``weight_decay`` adds an L2 penalty on the weights
+    (``torch.optim.Adam``'s ``weight_decay``), the plainest regulariser. Data is moved batch by
+    batch to the model's device, and the progress bar is silent under tests and CI
+    (``THREATLAB_QUIET``/``CI``) or with ``progress=False`` (e.g. inside a loop over many models).
     """
     _check_batch(x, y)
     if len(x) == 0:
         raise ValueError("train needs at least one example, got an empty batch.")
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real):
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}.")
+    weight_decay = float(weight_decay)
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}.")
     if seed is not None:
         seed_everything(seed)
     device = _model_device(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     # Shuffling follows `seed`, or else the global torch RNG (itself set by seed_everything).
     shuffle_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
     generator = torch.Generator().manual_seed(shuffle_seed)
     history: list[float] = []
-    bar = tqdm(range(epochs), desc=desc, disable=quiet(), leave=False)
+    bar = tqdm(range(epochs), desc=desc, disable=quiet() or not progress, leave=False)
     for _ in bar:
         order = torch.randperm(x.shape[0], generator=generator)
         total, count = 0.0, 0

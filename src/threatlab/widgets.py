@@ -1,7 +1,8 @@
 """Interactive explorers shared by the labs (ipywidgets + matplotlib).
 
 Every explorer has a static twin that returns a matplotlib figure (``eps_figure`` for
-``eps_explorer``): the widget only wires sliders to it. Building a widget draws it once, so a
+``eps_explorer``, ``threshold_figure`` for ``threshold_explorer``): the widget only wires sliders
+to it. Building a widget draws it once, so a
 broken attack fails loudly in the cell even when no browser renders the widget (papermill, CI).
 """
 
@@ -14,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .checks import check_fraction, check_images, check_labels
+from .checks import check_fraction, check_images, check_labels, check_membership, check_scores
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 """``attack(model, x, y, eps) -> x_adv``: an evasion attack with every other setting fixed."""
@@ -186,3 +187,138 @@ def eps_explorer(
     draw()  # fails loudly in the cell if the attack is broken
     controls = [eps_slider, index_slider] + ([chooser] if len(attacks) > 1 else [])
     return widgets.VBox([widgets.HBox(controls), out])
+
+
+ThresholdAttack = Callable[[torch.Tensor, float], torch.Tensor]
+"""``attack(scores, threshold) -> predictions``: True where an example is called a member."""
+
+
+def _scores_and_members(scores: object, is_member: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check a score vector and its membership labels; return them as CPU tensors."""
+    check_scores(scores)
+    check_membership(is_member, scores.shape[0])
+    return scores.detach().cpu().double(), is_member.cpu()
+
+
+def _threshold_predictions(
+    scores: torch.Tensor, threshold: float, attack: ThresholdAttack | None
+) -> torch.Tensor:
+    """Who the attack calls a member: scores >= threshold, or the given attack's answer."""
+    if attack is None:
+        return scores >= threshold
+    predictions = attack(scores, threshold)
+    if not isinstance(predictions, torch.Tensor) or predictions.shape != scores.shape:
+        shape = (
+            tuple(predictions.shape)
+            if isinstance(predictions, torch.Tensor)
+            else type(predictions).__name__
+        )
+        raise ValueError(
+            f"the attack must return a bool tensor of shape {tuple(scores.shape)}, got {shape}."
+        )
+    return predictions.cpu().bool()
+
+
+def threshold_figure(
+    scores: torch.Tensor,
+    is_member: torch.Tensor,
+    threshold: float,
+    *,
+    attack: ThresholdAttack | None = None,
+    bins: int = 40,
+    xlabel: str = "membership score (higher: more member-like)",
+    title: str | None = None,
+) -> Figure:
+    """Histograms of the scores of members and non-members, a threshold, and what it catches.
+
+    ``scores`` (N,) are attack scores, higher meaning "more likely a member"; ``is_member`` (N,)
+    is the bool ground truth. The attack calls an example a member when its score is at least
+    ``threshold`` — or, when ``attack`` is given, where ``attack(scores, threshold)`` is True (the
+    learner's own threshold attack). The title gives the true-positive rate (members caught), the
+    false-positive rate (non-members wrongly accused) and their difference, the membership
+    advantage of Yeom et al. (2018).
+    """
+    values, members = _scores_and_members(scores, is_member)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise ValueError(f"threshold must be a number, got {threshold!r}.")
+    predictions = _threshold_predictions(values, float(threshold), attack)
+    tpr = predictions[members].double().mean().item()
+    fpr = predictions[~members].double().mean().item()
+    edges = torch.linspace(values.min().item(), values.max().item() + 1e-9, bins + 1).numpy()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.hist(values[~members].numpy(), bins=edges, alpha=0.55, label="non-members", color="C0")
+    ax.hist(values[members].numpy(), bins=edges, alpha=0.55, label="members", color="C3")
+    ax.axvline(float(threshold), color="black", linewidth=1.5)
+    ax.axvspan(float(threshold), edges[-1], color="grey", alpha=0.12, label='called "member"')
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("examples")
+    ax.set_title(
+        title
+        or f"threshold {threshold:.3g}: TPR {tpr:.1%}, FPR {fpr:.1%}, advantage {tpr - fpr:+.3f}",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def threshold_explorer(
+    scores: torch.Tensor,
+    is_member: torch.Tensor,
+    *,
+    attack: ThresholdAttack | None = None,
+    threshold: float | None = None,
+    steps: int = 200,
+    xlabel: str = "membership score (higher: more member-like)",
+):
+    """A widget: a threshold slider over the member and non-member score histograms.
+
+    Moving the slider redraws ``threshold_figure`` with the true- and false-positive rates at that
+    threshold. ``attack(scores, threshold)``, when given, decides who is called a member (pass your
+    own threshold attack). The slider spans the scores in ``steps`` steps and starts at
+    ``threshold`` (default: the median score). Returns an ``ipywidgets.VBox``: make it the last
+    expression of a cell to show it. The first drawing happens here, so a broken attack fails
+    loudly in the cell even where no browser renders the widget (papermill, CI, the grader).
+    """
+    import ipywidgets as widgets
+    from IPython.display import clear_output, display
+
+    values, members = _scores_and_members(scores, is_member)
+    if attack is not None and not callable(attack):
+        raise ValueError("attack must be a function attack(scores, threshold) -> bool tensor.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}.")
+    low, high = values.min().item(), values.max().item()
+    start = values.median().item() if threshold is None else float(threshold)
+    if not low <= start <= high:
+        raise ValueError(f"threshold must lie within the scores' range [{low:.4g}, {high:.4g}].")
+    slider = widgets.FloatSlider(
+        value=start,
+        min=low,
+        max=high,
+        step=max((high - low) / steps, 1e-12),
+        description="threshold",
+        readout_format=".3g",
+        continuous_update=False,
+        layout=widgets.Layout(width="60%"),
+    )
+    out = widgets.Output()
+
+    def draw() -> None:
+        fig = threshold_figure(values, members, slider.value, attack=attack, xlabel=xlabel)
+        with out:
+            clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    def redraw(_change=None) -> None:
+        try:
+            draw()
+        except Exception as error:  # noqa: BLE001 - shown to the learner inside the widget
+            with out:
+                clear_output(wait=True)
+                print(f"{type(error).__name__}: {error}")
+
+    slider.observe(redraw, names="value")
+    draw()  # fails loudly in the cell if the attack is broken
+    return widgets.VBox([slider, out])
