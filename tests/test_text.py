@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
+from threatlab import text
+from threatlab.data import DatasetIntegrityError, dataset_entry, manifest_path
 from threatlab.text import (
     ALPHABET,
     PAD,
@@ -117,3 +121,24 @@ def test_training_memorises_a_repeated_string():
         train_char_model(model, texts, epochs=0)
     with pytest.raises(ValueError):
         train_char_model(model, texts, lr=-1.0)
+
+
+def test_generated_corpus_matches_the_manifest_hash():
+    text.verify_generator.cache_clear()
+    text.verify_generator()  # the installed Faker makes the calibrated corpus
+    entry = dataset_entry("faker_tickets")
+    assert text.corpus_sha256(**entry["reference"]) == entry["sha256"]
+
+
+def test_a_different_corpus_is_refused_with_the_fix(tmp_path, monkeypatch):
+    manifest = json.loads(manifest_path().read_text(encoding="utf-8"))
+    manifest["datasets"]["faker_tickets"]["sha256"] = "0" * 64
+    altered = tmp_path / "manifest.json"
+    altered.write_text(json.dumps(manifest), encoding="utf-8")
+    monkeypatch.setenv("THREATLAB_MANIFEST", str(altered))
+    text.verify_generator.cache_clear()
+    try:
+        with pytest.raises(DatasetIntegrityError, match=r"faker==40\.54\.0"):
+            text.make_tickets(3, seed=0)
+    finally:
+        text.verify_generator.cache_clear()

@@ -9,18 +9,22 @@ fast on 2 CPU cores, and made only of layers that Opacus can train with DP-SGD.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import random
 import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import faker
 import torch
 from faker import Faker
 from torch import nn
 from tqdm.auto import tqdm
 
 from .checks import check_positive_int
+from .data import DatasetIntegrityError, dataset_entry
 from .device import seed_everything
 from .env import quiet
 
@@ -120,6 +124,11 @@ def make_tickets(
         raise ValueError("give the canary text when k > 0.")
     if canary is not None and (not canary or any(c not in ALPHABET[1:] for c in canary)):
         raise ValueError("the canary must be non-empty text over the model's alphabet.")
+    verify_generator()
+    return _generate(n, seed, canary, k)
+
+
+def _generate(n: int, seed: int, canary: str | None, k: int) -> list[str]:
     fake = Faker("en_US")
     fake.seed_instance(seed)
     rng = random.Random(seed)
@@ -138,6 +147,28 @@ def make_tickets(
     for _ in range(k):
         tickets.insert(rng.randrange(len(tickets) + 1), canary)
     return tickets
+
+
+def corpus_sha256(n: int = 200, seed: int = 0) -> str:
+    """SHA-256 of the reference corpus ``make_tickets(n, seed=seed)`` (tickets joined by newlines)."""
+    return hashlib.sha256("\n".join(_generate(n, seed, None, 0)).encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def verify_generator() -> None:
+    """Check that this Faker generates the corpus the course was calibrated on (manifest hash).
+
+    Faker's data changes between releases, and with it every ticket: a different corpus would shift
+    the lab's measured exposures silently. Raises :class:`DatasetIntegrityError` instead.
+    """
+    entry = dataset_entry("faker_tickets")
+    actual = corpus_sha256(**entry["reference"])
+    if actual != entry["sha256"]:
+        raise DatasetIntegrityError(
+            f"dataset 'faker_tickets': faker {faker.VERSION} generates a ticket corpus with SHA-256 "
+            f"{actual}, but datasets/manifest.json pins {entry['sha256']} (faker "
+            f"{entry['version']}). Install faker=={entry['version']} (pip install -e . does)."
+        )
 
 
 def deduplicate(texts: Sequence[str]) -> list[str]:
