@@ -219,6 +219,9 @@ def run_worker(
     threads = str(len(cpus)) if cpus else "1"
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = threads  # one thread per CPU of this slot: no oversubscription
+    # Idle OpenMP threads sleep instead of spinning: on a loaded machine spinning threads of
+    # several processes starve each other (a 40 s Lab 01 run then hit a 600 s timeout).
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
     if kernel_uid is not None:
         env["THREATLAB_KERNEL_UID"] = str(kernel_uid)
     course = SANDBOX_COURSE if sandboxed else str(scratch)
