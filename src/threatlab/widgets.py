@@ -174,13 +174,7 @@ def eps_explorer(
             display(fig)
         plt.close(fig)
 
-    def redraw(_change=None) -> None:
-        try:
-            draw()
-        except Exception as error:  # noqa: BLE001 - shown to the learner inside the widget
-            with out:
-                clear_output(wait=True)
-                print(f"{type(error).__name__}: {error}")
+    redraw = _redraw_in(out, draw)
 
     for control in (eps_slider, index_slider, chooser):
         control.observe(redraw, names="value")
@@ -311,6 +305,17 @@ def threshold_explorer(
             display(fig)
         plt.close(fig)
 
+    redraw = _redraw_in(out, draw)
+
+    slider.observe(redraw, names="value")
+    draw()  # fails loudly in the cell if the attack is broken
+    return widgets.VBox([slider, out])
+
+
+def _redraw_in(out, draw: Callable[[], None]) -> Callable[..., None]:
+    """An observer that redraws; an error is shown to the learner inside ``out``, not raised."""
+    from IPython.display import clear_output
+
     def redraw(_change=None) -> None:
         try:
             draw()
@@ -319,6 +324,4 @@ def threshold_explorer(
                 clear_output(wait=True)
                 print(f"{type(error).__name__}: {error}")
 
-    slider.observe(redraw, names="value")
-    draw()  # fails loudly in the cell if the attack is broken
-    return widgets.VBox([slider, out])
+    return redraw
