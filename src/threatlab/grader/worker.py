@@ -20,9 +20,9 @@ from pathlib import Path
 import nbformat
 
 PROBE_SPEC = "probe.json"  # written by the parent: the names the tests rely on (see probe.py)
-MAX_OUTPUT_CHARS = 10_000
+MAX_OUTPUT_CHARS = 10_000  # per output, in the graded notebook and its feedback
 HIDDEN_MARK = "BEGIN HIDDEN TESTS"
-HIDDEN_EVALUE_CHARS = 300  # an assertion message, not a channel for the hidden test's source  # per output, in the graded notebook and its feedback
+HIDDEN_EVALUE_CHARS = 300  # an assertion message, not a channel for the hidden test's source
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc")
 
 
@@ -117,8 +117,6 @@ def _failure(result: dict) -> str:
 
 def grade(course: Path, lab: str, student: str) -> dict:
     """Autograde and generate feedback; the result dict the parent reads."""
-    import nbformat
-
     from threatlab.course import (
         feedback,
         nbgrader_api,
