@@ -67,7 +67,7 @@ def test_train_models_trains_each_model_on_its_own_rows(digits):
     # Each model fits its own half better than the other half (it has memorised it).
     for model, row in zip(models, masks, strict=True):
         seen, unseen = accuracy(model, x[row], y[row]), accuracy(model, x[~row], y[~row])
-        assert seen == 1.0 and unseen < seen
+        assert seen > 0.95 and unseen < seen - 0.03
     weights = [m.head.weight for m in models]
     assert not torch.equal(weights[0], weights[1])
 

@@ -221,7 +221,7 @@ def test_plot_roc_linear_axes_and_no_marker():
     ("curves", "message"),
     [
         ({}, "at least one curve"),
-        ({"a": [0, 1]}, "pair"),
+        ({"a": [0.1, 0.2, 0.3]}, "pair"),
         ({"a": ([0, 1], [0, 0.5, 1])}, "fpr has 2 points but tpr has 3"),
         ({"a": ([0, 1.5], [0, 1])}, r"rates in \[0, 1\]"),
         ({"a": ([], [])}, "non-empty"),

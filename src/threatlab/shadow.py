@@ -80,8 +80,11 @@ def train_models(
     Returns:
         The trained models, in the order of the rows of ``masks``, in eval mode.
     """
-    if not callable(make_model):
-        raise ValueError("make_model must be a function that returns a new, untrained model.")
+    if isinstance(make_model, nn.Module) or not callable(make_model):
+        raise ValueError(
+            "make_model must be a function that returns a new, untrained model (e.g. "
+            "lambda: MLP(64)), not a model: every shadow model needs fresh weights."
+        )
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a batch tensor of shape (N, ...), got {shape}.")
