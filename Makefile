@@ -14,7 +14,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Extra JupyterLab options, e.g. make lab LAB_OPTS="--no-browser --ServerApp.port=9000"
 LAB_OPTS ?=
 
-.PHONY: lab test install sandbox labs format check readme lint bench clean help
+.PHONY: lab test install system labs format check readme lint bench clean help
 
 help:
 	@echo "make lab     open the labs in JupyterLab (installs into $(VENV) first if needed)"
@@ -33,21 +33,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	@touch $@
 
-# bubblewrap, the grader's sandbox (threatlab-grade and its tests). Installed here on Debian/Ubuntu
-# when running as root (CI); otherwise install it yourself: sudo apt-get install bubblewrap.
-sandbox:
-	@command -v bwrap >/dev/null || { \
+# System packages: bubblewrap (the grader's sandbox: threatlab-grade and its tests) and Graphviz's
+# dot (Lab 06 renders data-flow diagrams). Installed here on Debian/Ubuntu when running as root
+# (CI); otherwise install them yourself: sudo apt-get install bubblewrap graphviz.
+SYSTEM_PACKAGES := bwrap:bubblewrap dot:graphviz
+
+system:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
+	    apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "bubblewrap (bwrap) is missing: the grader's sandbox needs it. Debian/Ubuntu: sudo apt-get install bubblewrap" >&2; \
+	    echo "missing system packages:$$missing (the grader's sandbox needs bubblewrap, Lab 06 needs graphviz). Debian/Ubuntu: sudo apt-get install$$missing" >&2; \
 	    exit 1; \
-	  fi; }
+	  fi; \
+	fi
 
 lab: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=labs $(ALLOW_ROOT) $(LAB_OPTS)
 
-test: $(STAMP) sandbox
+test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
@@ -69,7 +75,7 @@ readme: $(STAMP)
 GRADER_LAB ?= 01-evasion
 GRADER_N ?= 40
 
-bench: $(STAMP) sandbox
+bench: $(STAMP) system
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.course bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.grader.bench --lab $(GRADER_LAB) --n $(GRADER_N) --workers 2
 
