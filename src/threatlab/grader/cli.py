@@ -47,7 +47,7 @@ from .checks import (
 from .worker import PROBE_SPEC
 
 STATUSES = ("graded", "tampered", "timeout", "memory", "crashed", "invalid", "missing")
-GRADER_VERSION = "2"  # part of each submission's hash: a new grader re-grades everything
+GRADER_VERSION = "3"  # part of each submission's hash: a new grader re-grades everything
 FIRST_KERNEL_UID = 61000
 MAX_FEEDBACK_BYTES = 5 * 1024 * 1024
 MAX_LOG_BYTES = 200 * 1024
@@ -155,7 +155,7 @@ class Run:
         visible = {line.strip() for c in self.released.cells for line in c.source.splitlines()}
         source = read_notebook(solution_path(lab, self.root))
         tests = [c.source for c in source.cells if probe.is_test_cell(c)]
-        self.probe_spec = json.dumps(probe.expected_names(tests, self.released))
+        self.probe_spec = json.dumps(probe.probe_spec(tests, self.released))
         self.hidden = sorted(  # hidden-test lines that the student's own copy does not show
             {line.strip() for line in hidden_test_lines(source)} - visible - {""},
             key=len,

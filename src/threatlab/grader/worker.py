@@ -128,9 +128,10 @@ def grade(course: Path, lab: str, student: str) -> dict:
 
     root = repo_root()
     submitted = course / "submitted" / student / lab / f"{lab}.ipynb"
-    expected = json.loads((course / PROBE_SPEC).read_text(encoding="utf-8"))
+    spec = json.loads((course / PROBE_SPEC).read_text(encoding="utf-8"))
     with_probes = read_notebook(submitted)
-    probe.insert_probes(with_probes, {k: tuple(v) for k, v in expected.items()})
+    names = {k: tuple(v) for k, v in spec["names"].items()}
+    probe.insert_probes(with_probes, names, spec["forbidden_modules"])
     nbformat.write(with_probes, str(submitted))
     api = nbgrader_api(course, source=course / "source", release=course / "release")
     started = time.monotonic()
@@ -162,6 +163,7 @@ def grade(course: Path, lab: str, student: str) -> dict:
                 "score": c.score,
                 "max_score": c.max_score,
                 "type": c.cell_type,
+                "needs_manual_grade": c.needs_manual_grade,
             }
             for c in grade.cells
         ],
