@@ -11,6 +11,9 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.threatlab-installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# pytest-xdist workers for make test: two notebooks run side by side, each kernel on its share of
+# the cores (tests/conftest.py schedules one work unit per notebook execution). 0 = one process.
+TEST_WORKERS ?= 2
 # Extra JupyterLab options, e.g. make lab LAB_OPTS="--no-browser --ServerApp.port=9000"
 LAB_OPTS ?=
 
@@ -56,7 +59,7 @@ lab: $(STAMP)
 test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 labs: $(STAMP)
 	$(BIN)/python -m threatlab.course labs
