@@ -1,7 +1,8 @@
 """Hostile Lab 01 submissions, graded in one sandboxed run (``threatlab-grade --workers 2``).
 
 Lab 01 trains models in the kernel, so these are the expensive cases: a correct and a stub
-submission, an edited test cell, and a notebook that shadows a library function the tests call.
+submission, an edited test cell, a notebook that shadows a library function the tests call, and
+one that hands in the course's reference FGSM (threatlab.reference, kept for Lab 08) as its own.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ def run(tmp_path_factory):
         "    return 0.5\n"
     )
     save(shadow, subs / "grace.ipynb")
+    copycat = stub(LAB)  # the other answers unanswered: a cheap run
+    cell(copycat, "fgsm").source = (
+        "import importlib\n\n"
+        "_reference = importlib.import_module('threatlab.' + 'reference.evasion')\n\n\n"
+        "def fgsm(model, x, y, eps):\n    return _reference.fgsm(model, x, y, eps)\n"
+    )
+    save(copycat, subs / "heidi.ipynb")
     done = grade(subs, out, "--workers", "2", "--timeout", str(TIMEOUT), lab=LAB)
     assert done.returncode == 0, done.stderr[-3000:]
     return {"grades": read_grades(out), "out": out}
@@ -62,6 +70,12 @@ def test_lab01_shadowed_library_function_is_tampered(run):
     grace = run["grades"]["grace"]
     assert grace["status"] == "tampered", grace
     assert "`accuracy` is not threatlab.accuracy" in grace["detail"]
+
+
+def test_lab01_reference_answer_is_tampered(run):
+    heidi = run["grades"]["heidi"]
+    assert heidi["status"] == "tampered", heidi
+    assert "threatlab.reference.evasion was imported" in heidi["detail"], heidi
 
 
 def test_lab01_feedback_has_no_probe_cells(run):
