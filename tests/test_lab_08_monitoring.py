@@ -1,0 +1,168 @@
+"""Regression bands for Lab 08 (monitoring and response), read from the solution's report() metrics.
+
+The `solution_metrics` fixture (tests/conftest.py) runs solutions/08-monitoring/08-monitoring.ipynb
+with papermill in FAST mode for one SEED and returns the merged metrics. The deployed model is
+SmallCNN on MNIST-5k (4 epochs, as in Labs 01-02). Drift: windows of 100 embedded inputs against
+a launch sample of ~450, alarms at alpha = 0.01, drift onset at window 3, 20% more of each window
+drifted per window; 60 in-distribution windows give the false-alarm rate (one window = 0.017).
+Feature squeezing: 1-bit depth + 2x2 median (Xu et al.'s MNIST squeezers), threshold at 5% FPR
+on 500 clean production images, 200 attacked test images (100 in the adaptive sweep).
+Monitoring: 40 honest clients (20-200 production digits each) and Lab 04's four attacks.
+
+Calibration (FAST; torch 2.13 CPU, 2 cores, measured under a load average of 10-16 from other
+jobs), seeds 0 / 1 / 2, then mean (sample sd):
+clean accuracy 0.956 / 0.950 / 0.946, 0.951 (0.005). Drift delays in windows after the onset
+(KS, MMD): noise 0/1/2, 0/1/0; rotation 1/2/2, 1/2/2; new class 0/0/1, 0/0/1; stable stream never
+flagged; alarms before the onset: one in 72 pre-onset tests (KS, rotation, seed 2). False-alarm
+rate on 60 quiet windows: KS 0.017 / 0 / 0, MMD 0.017 / 0.017 / 0 (alpha 0.01).
+Feature squeezing at eps 0.3: threshold 0.811 / 0.832 / 0.867; clean FPR on fresh images
+0.065 / 0.050 / 0.045; PGD-20 fools 1.00 / 1.00 / 0.995; PGD detected at the threshold
+0.870 / 0.805 / 0.809, 0.828 (0.036); TPR at FPR <= 0.05 0.855 / 0.805 / 0.824, 0.828 (0.025) --
+above the issue's 0.80 band, but by little (seed 1 sits on it); FGSM detected 0.824 (0.024).
+Accuracy on 1-bit squeezed PGD inputs 0.815 / 0.750 / 0.770.
+Adaptive sweep (100 images), detection rate of the examples that fool the model, plain vs
+adaptive: eps 0.3 0.869 (0.044) vs 0.819 (0.044); eps 0.4 0.787 (0.046) vs 0.663 (0.068); eps 0.5
+0.217 (0.064) vs 0.050 (0.017); the adaptive attack fools 0.99-1.00 at every budget; it fools the
+model AND evades the detector on 0.180 (0.044) / 0.337 (0.068) / 0.950 (0.017).
+Monitoring: all four Lab 04 attacks flagged on every seed (equations: rate + distribution; noise
+and off-distribution: distribution; in-distribution: rate); honest clients flagged 0.050 / 0 / 0;
+176 Prometheus samples parsed.
+Timings (same load): lab 72 / 76 / 75 s inside the kernel, papermill 86 / 91 / 89 s; CPU time of a
+whole papermill run ~32 s (torch on one thread), so ~35-40 s on a quiet 2-core machine.
+Full mode, seed 0, one run (same load): clean 0.956; drift delays KS/MMD noise 0/0, rotation 3/1,
+new class 0/0, stable never; false alarms on 200 quiet windows KS 0.010, MMD 0.035 (quiet windows
+are subsamples of one pool of ~450 production images, so their alarms are correlated); PGD
+detected 0.882 (TPR at FPR <= 0.05 0.882, clean FPR 0.050); adaptive detection 0.813 / 0.677 /
+0.063 at eps 0.3 / 0.4 / 0.5 vs plain 0.870 / 0.810 / 0.220 (300 images); all four attacks
+flagged, honest clients flagged 0.02 of 100. Wall 404 s (lab 385 s), CPU time 80 s, peak 741 MB.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+LAB = "08-monitoring"
+SEEDS = [0, 1]
+DRIFTS = ("noise", "rotation", "new_class")
+ADAPTIVE_EPS = ("0_3", "0_4", "0_5")
+ATTACKERS = ("equations", "noise", "off_distribution", "in_distribution")
+
+pytestmark = pytest.mark.notebook
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
+def metrics(request, solution_metrics):
+    return solution_metrics(LAB, request.param)
+
+
+def test_reports_the_headline_metrics(metrics):
+    required = {
+        "fast",
+        "clean_accuracy",
+        "ks_false_alarm_rate",
+        "mmd_false_alarm_rate",
+        "pgd_detected",
+        "pgd_tpr_at_target_fpr",
+        "squeeze_clean_fpr",
+        "bit_squeezed_pgd_accuracy",
+        "benign_flag_rate",
+        "prometheus_samples",
+    }
+    required |= {f"drift_{d}_{m}_delay" for d in DRIFTS for m in ("ks", "mmd")}
+    required |= {
+        f"{k}_{f}_eps_{e}"
+        for k in ("plain", "adaptive")
+        for f in ("fooled", "detected", "evaded")
+        for e in ADAPTIVE_EPS
+    }
+    required |= {f"flagged_{a}" for a in ATTACKERS}
+    missing = sorted(required - set(metrics))
+    assert not missing, f"the notebook no longer reports {missing}"
+    assert metrics["fast"] is True, "the bands below were calibrated in FAST mode"
+
+
+def test_deployed_model_is_accurate(metrics):
+    # Same SmallCNN / MNIST-5k recipe as Labs 01-02 (~0.95).
+    assert metrics["clean_accuracy"] >= 0.93
+
+
+@pytest.mark.parametrize("method", ["ks", "mmd"])
+def test_drift_is_flagged_within_the_window_budget(metrics, method):
+    # Rabanser, Guennemann & Lipton 2019 ("Failing Loudly"): univariate KS tests with a Bonferroni
+    # correction and kernel MMD on a model's representation detect noise, rotations and new
+    # classes from a few hundred samples. Here each drifting stream must alarm within
+    # detect_budget (4) windows of the onset, and never before it.
+    for drift in DRIFTS:
+        delay = metrics[f"drift_{drift}_{method}_delay"]
+        assert 0 <= delay < metrics["detect_budget"], (
+            f"{method} flagged the {drift} stream {delay} windows after the onset "
+            f"(-1: never; budget {metrics['detect_budget']})"
+        )
+        assert metrics[f"drift_{drift}_{method}_early_alarms"] <= 1
+    # The stable control stream: no more than one alarm over both tests (alpha = 0.01 each).
+    stable = sum(metrics[f"drift_stable_{m}_delay"] >= 0 for m in ("ks", "mmd"))
+    assert stable <= 1, "both drift tests alarmed on the stream that never drifts"
+
+
+@pytest.mark.parametrize("method", ["ks", "mmd"])
+def test_false_alarms_stay_at_most_five_percent(metrics, method):
+    # The permutation test's false-alarm rate is alpha by construction (Gretton et al. 2012);
+    # Bonferroni keeps KS at or below alpha. alpha = 0.01, band <= 0.05 (the issue's bound;
+    # 3 of 60 windows).
+    assert metrics[f"{method}_false_alarm_rate"] <= 0.05
+
+
+def test_feature_squeezing_detects_non_adaptive_pgd(metrics):
+    # Xu, Evans & Qi 2018 (NDSS), MNIST, 1-bit + 2x2 median: most L-inf attacks at eps 0.3 are
+    # detected at a ~5% false-positive rate on legitimate inputs. Band: TPR >= 0.80 on PGD
+    # examples at FPR <= 0.05 (read off the ROC), and >= 0.80 at the calibrated threshold.
+    assert metrics["pgd_fooled"] >= 0.95, "PGD at eps 0.3 must fool the undefended model"
+    assert metrics["pgd_tpr_at_target_fpr"] >= 0.80
+    assert metrics["pgd_detected"] >= 0.80
+    # The threshold comes from another clean sample (500 images), so the measured FPR on the
+    # 200 evaluation images carries sampling noise (sd ~0.015) around the 0.05 target.
+    assert metrics["squeeze_clean_fpr"] <= 0.08
+
+
+def test_adaptive_attack_fools_the_model_and_lowers_detection(metrics):
+    # Carlini & Wagner 2017; Tramer et al. 2020: put the detector in the attacker's loss and its
+    # detection rate falls. The adaptive attack fools the model on (nearly) every image, and is
+    # detected no more often than the non-adaptive attack at every budget (0.05 noise).
+    for eps in ADAPTIVE_EPS:
+        assert metrics[f"adaptive_fooled_eps_{eps}"] >= 0.95, f"eps {eps}: adaptive attack fails"
+        assert (
+            metrics[f"adaptive_detected_eps_{eps}"] <= metrics[f"plain_detected_eps_{eps}"] + 0.05
+        ), f"eps {eps}: the adaptive attack is detected more often than the plain one"
+    # The issue's band "detection < 0.20 while fooling the model" holds at eps 0.5, not at 0.3:
+    assert metrics["adaptive_detected_eps_0_5"] < 0.20
+    assert metrics["adaptive_evaded_eps_0_5"] >= 0.75
+
+
+def test_binarization_holds_at_eps_0_3(metrics):
+    # Measured, not a paper's number: at L-inf eps 0.3 the 1-bit squeezer (binarization) undoes
+    # most of the perturbation on MNIST, so even the adaptive attack evades detection on a
+    # minority of images. The notebook's text (Section 2) explains this; if it stops being
+    # true, that text must change.
+    assert metrics["bit_squeezed_pgd_accuracy"] >= 0.60
+    assert metrics["adaptive_detected_eps_0_3"] >= 0.60
+    assert metrics["adaptive_evaded_eps_0_3"] <= 0.40
+
+
+def test_extraction_monitor_flags_lab_04_traffic(metrics):
+    # Juuti et al. 2019 (PRADA) and ATLAS AML.M0004: per-client query monitors flag extraction
+    # traffic. Equation solving trips both rules; synthetic and off-distribution knockoffs the
+    # distribution rule; the in-distribution knockoff only the volume rule (natural queries).
+    for attacker in ATTACKERS:
+        assert metrics[f"flagged_{attacker}"] is True, f"the {attacker} attack was not flagged"
+    assert set(metrics["rules_equations"].split(",")) == {"rate", "distribution"}
+    assert "distribution" in metrics["rules_noise"].split(",")
+    assert "distribution" in metrics["rules_off_distribution"].split(",")
+    assert metrics["rules_in_distribution"] == "rate"
+    # The issue's bound on honest clients flagged.
+    assert metrics["benign_flag_rate"] <= 0.10
+
+
+def test_metrics_endpoint_parses(metrics):
+    # The notebook parses its own /metrics text with prometheus_client's parser
+    # (tests/test_monitoring.py checks the format itself): 3 gauges per client, 44 clients.
+    assert metrics["prometheus_samples"] >= 3 * 44
