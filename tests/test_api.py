@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -115,9 +117,12 @@ def test_budget_zero_refuses_everything(sk_model):
 def test_log_keeps_clients_inputs_and_order(sk_model):
     api = PredictionAPI(sk_model)
     a, b, c = np.ones((2, 4)), 2 * np.ones((1, 4)), 3 * np.ones((3, 4))
+    before = time.time()
     api(a, client="alice")
     api(b, client="bob")
     api(c, client="alice")
+    times = [r.time for r in api.log]
+    assert before <= times[0] <= times[1] <= times[2] <= time.time()  # for rate monitors (Lab 08)
     assert api.clients() == ["alice", "bob"]
     assert [r.client for r in api.log] == ["alice", "bob", "alice"]
     assert [r.first_query for r in api.log] == [0, 2, 3]

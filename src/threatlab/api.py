@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -40,12 +41,14 @@ class QueryRecord:
     """One answered request in the API's log.
 
     ``inputs`` is a read-only float64 copy of what the client sent, shape (n, *input_shape);
-    ``first_query`` is the running number (0-based) of its first row among all answered queries.
+    ``first_query`` is the running number (0-based) of its first row among all answered queries;
+    ``time`` is when it was answered (seconds since the epoch, ``time.time()``), for rate monitors.
     """
 
     client: str
     inputs: np.ndarray
     first_query: int
+    time: float = 0.0
 
     @property
     def n(self) -> int:
@@ -172,7 +175,7 @@ class PredictionAPI:
         probs = self._probabilities(batch)
         record_inputs = batch.copy()
         record_inputs.flags.writeable = False
-        self._log.append(QueryRecord(client, record_inputs, self._used))
+        self._log.append(QueryRecord(client, record_inputs, self._used, time.time()))
         self._used += n
         if self.output == "label":
             return probs.argmax(axis=1).astype(np.int64)
