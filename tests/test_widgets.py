@@ -65,8 +65,25 @@ def test_eps_explorer_builds_sliders_and_redraws(setup):
     eps_slider = controls[0]
     assert [type(c).__name__ for c in controls] == ["FloatSlider", "IntSlider", "ToggleButtons"]
     assert calls == [0.05]
+    caption = box.children[1]
+    assert isinstance(caption, ipywidgets.Label) and caption.value.startswith("ε = 0.050: true ")
     eps_slider.value = 0.2
     assert calls[-1] == pytest.approx(0.2)
+    assert caption.value.startswith("ε = 0.200: true ")
+
+
+def test_eps_caption_says_whether_the_attack_fooled_the_model(setup):
+    """The explorer's text line (screen readers, browser tests) tells the same story as the plot."""
+    from threatlab.widgets import _eps_figure_and_caption
+
+    model, x, y = setup
+    with torch.no_grad():
+        pred = int(model(x[:1]).argmax())
+    wrong = torch.tensor([(pred + 1) % 10] * 5)
+    _, kept = _eps_figure_and_caption(model, x, y.clone().fill_(pred), _shift, 0.0)
+    _, fooled = _eps_figure_and_caption(model, x, wrong, _shift, 0.0)
+    assert kept.endswith(": not fooled") and f"adversarial pred {pred} (" in kept
+    assert fooled.endswith(": fooled") and f"true {(pred + 1) % 10};" in fooled
 
 
 def test_eps_explorer_fails_loudly_when_the_attack_is_broken(setup):

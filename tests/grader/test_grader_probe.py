@@ -99,6 +99,15 @@ def test_each_patch_is_found(shell, expected, capsys, patch, finding):
         event[:] = [cb for cb in event if "lambda" not in getattr(cb, "__qualname__", "")]
 
 
+def test_frozen_and_builtin_standard_modules_are_genuine(shell, capsys):
+    """os, io (frozen) and sys, time (built-in) have no file: still the genuine modules."""
+    shell.run_cell("import io, os, sys, time")
+    names = {m: (m, None) for m in ("io", "os", "sys", "time")}
+    assert run_probe(shell, names, capsys) == []
+    shell.run_cell("import types\nos = types.ModuleType('os')")
+    assert run_probe(shell, names, capsys) == ["before test_x: `os` is not the module os"]
+
+
 def test_reference_answers_are_forbidden_unless_the_lab_imports_them():
     released = read_notebook(student_path("01-evasion"))
     assert probe.forbidden_modules(released) == [probe.REFERENCE]

@@ -40,7 +40,7 @@ MAX_FINDINGS = 10
 
 _KERNEL_CODE = r"""
 def __threatlab_probe(nonce, where, expected, forbidden):
-    import builtins, importlib, inspect, json, math, os, sys, types
+    import builtins, importlib, importlib.machinery, inspect, json, math, os, sys, types
     found = []
 
     def note(what):
@@ -65,6 +65,14 @@ def __threatlab_probe(nonce, where, expected, forbidden):
         return bool(path) and not path.startswith("<") and (
             "site-packages" in path or "dist-packages" in path or "/threatlab/" in path
             or path.startswith(sys.base_prefix) or path.startswith(sys.prefix))
+
+    def genuine_module(m):
+        spec = getattr(m, "__spec__", None)
+        if getattr(spec, "origin", None) in ("frozen", "built-in"):  # os, io, sys, time ...
+            machinery = importlib.machinery
+            return (m.__name__.split(".")[0] in sys.stdlib_module_names
+                    and spec.loader in (machinery.FrozenImporter, machinery.BuiltinImporter))
+        return library_file(getattr(spec, "origin", None) or "")
 
     def genuine_function(obj):
         if isinstance(obj, types.BuiltinFunctionType):
@@ -123,8 +131,7 @@ def __threatlab_probe(nonce, where, expected, forbidden):
             note(f"module {module} cannot be imported ({type(error).__name__})")
             continue
         check(f"module {module} was replaced",
-              lambda m=mod: isinstance(m, types.ModuleType) and library_file(
-                  getattr(getattr(m, "__spec__", None), "origin", None) or ""))
+              lambda m=mod: isinstance(m, types.ModuleType) and genuine_module(m))
         if attr is None:
             check(f"`{name}` is not the module {module}", lambda v=value, m=mod: v is m)
         else:

@@ -1,0 +1,134 @@
+"""Regression bands for Lab 07 (model supply chain), read from the solution's report() metrics.
+
+The `solution_metrics` fixture (tests/conftest.py) runs solutions/07-supplychain/07-supplychain.ipynb
+with papermill in FAST mode for one SEED. The "published" model is Lab 02's SmallCNN on MNIST-5k
+(4,000 training / 1,000 test images; 900 test images are not of the backdoor's target class 0, so
+one image is 0.001 of accuracy and 0.0011 of attack success). Most properties here are exact
+(a loader runs the payload or not, a scanner flags a file or not, a flipped byte is caught or not);
+only the backdoor swap has a band.
+
+Safety: this module only reads the metrics. The malicious files exist only inside the notebook's
+temp scratch folder, are read as bytes by the scanner, and are loaded only by the child process
+of threatlab.artifacts.demonstrate_loaders; the notebook deletes the folder at the end.
+
+Calibration (FAST: 4 epochs for the published model, batch 32; the attacker fine-tunes 1 epoch at
+lr 5e-4 on 10% triggered data; torch 2.13 CPU, 2 cores), seeds 0 / 1 / 2, then mean (sample sd):
+published clean accuracy 0.956 / 0.951 / 0.947, 0.951 (0.005); swapped model 0.958 / 0.955 / 0.944,
+gap +0.002 / +0.004 / -0.003, +0.001 (0.004); trigger success on the swapped model 0.942 / 0.986 /
+0.992, 0.973 (0.027), on the published model 0.003 / 0.001 / 0.012. Identical on every seed: the
+payload ran under pickle.load and torch.load(weights_only=False), not under the default torch.load
+(UnpicklingError naming exec) or safetensors (SafetensorError); scanner deny-list 8/9 malicious
+flagged (missed only the nested zlib-compressed pickle), allow-list 9/9, both 4/4 clean passed;
+605/605 one-byte changes caught (manifest 395, signature 64, config 89, model sample 57) and the two
+altered files named exactly; the swap flagged by its hash on every seed.
+FAST wall time (python -m threatlab.course run): 140 s / 230 s / 543 s, measured while other jobs
+kept the 2-core machine at load average 5-16; the 4-epoch training of the published model is
+111 / 174 / 406 s of it (Lab 02's notes give 1.5-2 s for the same training on 2 idle cores), the
+loader demonstration's child process 5.6-17 s, 605 verifications 1.7-8 s, scanning 13 files
+7-15 ms, the attacker's fine-tune 6.5-58 s.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+LAB = "07-supplychain"
+SEEDS = [0, 1]
+
+pytestmark = pytest.mark.notebook
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
+def metrics(request, solution_metrics):
+    return solution_metrics(LAB, request.param)
+
+
+def test_reports_the_headline_metrics(metrics):
+    required = {
+        "fast",
+        "payload_ran_pickle_load",
+        "payload_ran_torch_unsafe",
+        "payload_ran_torch_default",
+        "payload_ran_safetensors",
+        "safe_loaders_raised",
+        "weights_only_refused_exec",
+        "kernel_marker_absent",
+        "scan_n_malicious",
+        "scan_n_clean",
+        "scan_deny_flagged",
+        "scan_allow_flagged",
+        "scan_deny_clean_passed",
+        "scan_allow_clean_passed",
+        "scan_deny_missed_obfuscated",
+        "release_verifies",
+        "altered_flagged_exact",
+        "byte_flips_total",
+        "byte_flips_caught",
+        "published_accuracy",
+        "swapped_accuracy",
+        "accuracy_gap",
+        "published_asr",
+        "swapped_asr",
+        "swap_passes_accuracy_gate",
+        "swap_flagged_by_hash",
+    }
+    missing = sorted(required - set(metrics))
+    assert not missing, f"the notebook no longer reports {missing}"
+    assert metrics["fast"] is True, "the bands were calibrated in FAST mode"
+
+
+def test_unsafe_loaders_run_the_payload_and_safe_ones_refuse(metrics):
+    # Python's pickle docs ("not secure"); PyTorch 2.6 made weights_only=True the default: the
+    # marker appears under pickle.load and torch.load(weights_only=False), never under the default
+    # torch.load or safetensors, which raise a clear error instead (UnpicklingError naming exec).
+    assert metrics["payload_ran_pickle_load"] is True
+    assert metrics["payload_ran_torch_unsafe"] is True
+    assert metrics["payload_ran_torch_default"] is False
+    assert metrics["payload_ran_safetensors"] is False
+    assert metrics["safe_loaders_raised"] is True
+    assert metrics["weights_only_refused_exec"] is True
+    # The demonstration ran in a child process: the notebook's kernel never ran the payload.
+    assert metrics["kernel_marker_absent"] is True
+
+
+def test_scanner_flags_every_payload_and_passes_clean_state_dicts(metrics):
+    # picklescan/modelscan-style opcode scanning: the allow-list (what weights_only=True enforces)
+    # flags every malicious pickle of the corpus, including the obfuscated nested one; the
+    # deny-list flags every payload that names a dangerous global and misses exactly the
+    # obfuscated one (Trail of Bits 2021; the 2025 "nullifAI" scanner bypasses). Both pass every
+    # clean state dict and checkpoint.
+    n_bad, n_clean = metrics["scan_n_malicious"], metrics["scan_n_clean"]
+    assert n_bad >= 8 and n_clean >= 3, "the corpus shrank"
+    assert metrics["scan_allow_flagged"] == n_bad
+    assert metrics["scan_deny_flagged"] == n_bad - 1
+    assert metrics["scan_deny_missed_obfuscated"] is True
+    assert metrics["scan_allow_clean_passed"] == n_clean
+    assert metrics["scan_deny_clean_passed"] == n_clean
+    assert metrics["safetensors_same_accuracy"] is True
+
+
+def test_verification_names_exactly_the_altered_files_and_catches_every_byte(metrics):
+    # ATLAS AML.M0014 Verify AI Artifacts: SHA-256 pins plus an Ed25519 signature over the
+    # manifest's exact bytes. Every one-byte change of the manifest, the signature, the config and
+    # a sample of the model's bytes is caught and named; two altered files are named exactly.
+    assert metrics["release_verifies"] is True
+    assert metrics["altered_flagged_exact"] is True
+    assert metrics["byte_flips_total"] >= 500
+    assert metrics["byte_flips_caught"] == metrics["byte_flips_total"]
+    assert metrics["manifest_flips_caught_fraction"] == 1.0
+
+
+def test_swapped_backdoor_passes_the_accuracy_gate_but_not_the_hash(metrics):
+    # Gu, Dolan-Gavitt & Garg 2017 (BadNets, "the ML model supply chain"): a backdoored model keeps
+    # the clean accuracy of the original, so accuracy checks cannot see it. Here the attacker's
+    # one-epoch fine-tune with Lab 02's trigger stays within 0.01 clean accuracy of the published
+    # model, sends >= 90% of triggered non-target images to class 0, and only the pinned hash
+    # catches it.
+    assert metrics["published_accuracy"] >= 0.93, "the published model must be accurate"
+    assert abs(metrics["accuracy_gap"]) <= 0.01, (
+        f"clean accuracy gap {metrics['accuracy_gap']:+.3f}"
+    )
+    assert metrics["swap_passes_accuracy_gate"] is True
+    assert metrics["swapped_asr"] >= 0.9, f"trigger success {metrics['swapped_asr']:.3f} < 0.9"
+    assert metrics["published_asr"] <= 0.05, "the trigger alone must not fool the published model"
+    assert metrics["swap_flagged_by_hash"] is True
