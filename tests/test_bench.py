@@ -31,3 +31,13 @@ def test_bench_writes_time_memory_and_metrics(tmp_path, monkeypatch):
     lines = (tmp_path / "bench.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(lines[0])["metrics"] == row["metrics"]
     assert "| 00-orientation | fast |" in (tmp_path / "bench.md").read_text(encoding="utf-8")
+
+
+def test_bench_flags_runs_over_binder_limits():
+    """mybinder.org: 2 GB of memory per session; a learner's full run within a few minutes."""
+    from threatlab.course import binder_verdict
+
+    assert binder_verdict({"mode": "fast", "seconds": 900.0, "peak_mb": 700.0}) == "yes"
+    assert binder_verdict({"mode": "full", "seconds": 100.0, "peak_mb": 1500.0}) == "yes"
+    assert "2048 MB" in binder_verdict({"mode": "fast", "seconds": 10.0, "peak_mb": 2100.0})
+    assert binder_verdict({"mode": "full", "seconds": 400.0, "peak_mb": 700.0}).startswith("NO")

@@ -1,10 +1,22 @@
-"""binder/ installs into a fresh virtual environment, as repo2docker would, and the labs import there."""
+"""binder/ is a reproducible launch: a full lock, built into a fresh venv as repo2docker would.
+
+repo2docker installs ``binder/requirements.txt`` with pip, then runs ``binder/postBuild`` with bash
+from the repository root. Without Docker, ``build_binder_env`` does the same in a fresh virtual
+environment (once per test session: tests/test_student_notebooks.py runs every student notebook
+in a kernel of that environment). The install time is printed and kept in ``BinderEnv.seconds``.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
+import shutil
 import subprocess
+import time
 import venv
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -17,17 +29,116 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = repo_root()
 BINDER = ROOT / "binder"
+LOCK = BINDER / "requirements.txt"  # what repo2docker installs
+DIRECT = BINDER / "requirements.in"  # the hand-edited direct pins the lock is generated from
+KERNEL = "threatlab-binder"
+
+
+def requirements(path: Path) -> dict[str, str]:
+    """``{normalised name: version}`` of a requirements file (comments and options skipped)."""
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"{path.name}: {line!r} is not pinned with =="
+        pins[_normalise(name)] = version.strip()
+    return pins
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).strip().lower()
+
+
+@dataclass(frozen=True)
+class BinderEnv:
+    """A fresh venv built from binder/ the way repo2docker builds the image."""
+
+    python: Path
+    env: dict
+    seconds: float  # venv creation + pip install of the lock + postBuild
+    jupyter_path: Path  # holds the kernelspec KERNEL, whose python is this venv's
+
+
+def build_binder_env(tmp_path_factory: pytest.TempPathFactory) -> BinderEnv:
+    """Build (or reuse, within one test session) the Binder environment.
+
+    Under pytest-xdist the workers share one build: the session's common temporary folder and a
+    file lock, so the second worker waits for the first instead of building it again.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # common to this session's workers
+    base = base / "binder-env"
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _build_binder_env(base)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_binder_env(base: Path) -> BinderEnv:
+    env_dir = base / "venv"
+    bin_dir = env_dir / "bin"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
+    share = env_dir / "share" / "jupyter"
+    done = base / "seconds"
+    if done.is_file():
+        return BinderEnv(bin_dir / "python", env, float(done.read_text()), share)
+    if env_dir.exists():  # an earlier attempt failed half-way
+        shutil.rmtree(env_dir)
+    start = time.perf_counter()
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    # This machine reaches PyPI only; its local torch wheel is the same +cpu build that Binder
+    # gets from the PyTorch index, so the index line is dropped here and nowhere else.
+    lock = base / "requirements.txt"
+    lock.write_text(
+        "\n".join(
+            line
+            for line in LOCK.read_text(encoding="utf-8").splitlines()
+            if not line.startswith("--extra-index-url")
+        ),
+        encoding="utf-8",
+    )
+    _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "-r", str(lock)], env)
+    _run(["bash", str(BINDER / "postBuild")], env)
+    seconds = time.perf_counter() - start
+    # A kernelspec under another name than python3, so that a client in the test's own venv
+    # starts this venv's python (jupyter_client would map "python3" to its own interpreter).
+    _run(
+        [str(bin_dir / "python"), "-m", "ipykernel", "install", "--prefix", str(env_dir)]
+        + ["--name", KERNEL, "--display-name", "ThreatLab (Binder)"],
+        env,
+    )
+    done.write_text(f"{seconds:.1f}")
+    print(f"\nBinder environment built in {seconds:.0f} s (venv + pip install -r lock + postBuild)")
+    return BinderEnv(bin_dir / "python", env, seconds, share)
+
+
+@pytest.fixture(scope="module")
+def binder_env(tmp_path_factory) -> BinderEnv:
+    return build_binder_env(tmp_path_factory)
 
 
 def test_binder_pins_every_requirement():
-    """A launch is reproducible: every requirement is pinned with ==, torch to a CPU build."""
-    lines = [
-        line.strip()
-        for line in (BINDER / "requirements.txt").read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.startswith(("#", "--"))
-    ]
-    assert lines and all("==" in line for line in lines), "pin every Binder requirement with =="
-    assert any(line.startswith("torch==") and line.endswith("+cpu") for line in lines)
+    """A launch is reproducible: every line of the lock is pinned with ==, torch to a CPU build."""
+    lock = requirements(LOCK)  # asserts every line is pinned
+    assert lock.get("torch", "").endswith("+cpu"), "Binder gets the CPU build of torch"
+    assert not any(name.startswith("nvidia-") for name in lock), "no CUDA packages on Binder"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in LOCK.read_text(
+        encoding="utf-8"
+    )
+
+
+def test_lock_holds_the_direct_pins():
+    """requirements.txt was regenerated after the last edit of requirements.in."""
+    lock, direct = requirements(LOCK), requirements(DIRECT)
+    differ = {n: (v, lock.get(n)) for n, v in direct.items() if lock.get(n) != v}
+    assert not differ, f"regenerate binder/requirements.txt from requirements.in: {differ}"
 
 
 def test_binder_covers_the_package_dependencies():
@@ -35,57 +146,46 @@ def test_binder_covers_the_package_dependencies():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
         "dependencies"
     ]
-    names = {
-        d.split(">")[0].split("<")[0].split("=")[0].split(";")[0].strip().lower() for d in deps
-    }
+    names = {_normalise(re.split(r"[<>=!~;\s\[]", d, maxsplit=1)[0]) for d in deps}
     names -= {"tomli"}  # only for Python 3.10; Binder runs 3.11 (binder/runtime.txt)
-    pinned = {
-        line.split("==")[0].strip().lower()
-        for line in (BINDER / "requirements.txt").read_text(encoding="utf-8").splitlines()
-        if "==" in line
-    }
-    assert names <= pinned, f"pin these in binder/requirements.txt: {sorted(names - pinned)}"
+    missing = sorted(names - set(requirements(DIRECT)))
+    assert not missing, f"pin these in binder/requirements.in and regenerate the lock: {missing}"
 
 
 @pytest.mark.notebook
-def test_binder_environment_installs_and_runs_the_labs(tmp_path):
-    """Fresh venv <- binder/requirements.txt, then postBuild; lab imports and data work there."""
-    env_dir = tmp_path / "binder-venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    bin_dir = env_dir / "bin"
-    # This machine reaches PyPI only; its local torch wheel is the same +cpu build that Binder
-    # gets from the PyTorch index, so the index line is dropped here and nowhere else.
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text(
-        "\n".join(
-            line
-            for line in (BINDER / "requirements.txt").read_text(encoding="utf-8").splitlines()
-            if not line.startswith("--extra-index-url")
-        ),
-        encoding="utf-8",
+def test_binder_environment_installs_and_runs_the_labs(binder_env):
+    """Fresh venv <- the lock, then postBuild: exactly the locked set, labs import, no formgrader."""
+    python, env = str(binder_env.python), binder_env.env
+    frozen = _run([python, "-m", "pip", "freeze", "--exclude-editable"], env)
+    installed = {
+        _normalise(name): version
+        for name, _, version in (line.partition("==") for line in frozen.split())
+    }
+    lock = requirements(LOCK)
+    assert installed == lock, (
+        "the venv is not exactly the lock (a package floats or the lock is stale): "
+        f"extra {sorted(installed.keys() - lock.keys())}, missing {sorted(lock.keys() - installed.keys())}, "
+        f"other version {sorted(n for n in installed.keys() & lock.keys() if installed[n] != lock[n])}"
     )
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("VIRTUAL_ENV", None)
-    _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "-r", str(requirements)], env)
-    _run(["bash", str(BINDER / "postBuild")], env)
+    _run([python, "-m", "pip", "check"], env)
     probe = (
         "import threatlab, torch; from threatlab import *; "
         "s = load_mnist(); d = load_digits(); m = SmallCNN(); "
         "assert m(s.x_test[:2]).shape == (2, 10); "
         f"assert threatlab.__file__.startswith({str(ROOT)!r}); print(torch.__version__)"
     )
-    out = _run([str(bin_dir / "python"), "-c", probe], env)
+    out = _run([python, "-c", probe], env)
     assert "+cpu" in out, f"Binder must get the CPU build of torch, got {out!r}"
+    bin_dir = binder_env.python.parent
     extensions = _run([str(bin_dir / "jupyter"), "server", "extension", "list"], env)
     assert "nbgrader.server_extensions.formgrader disabled" in _squash(extensions)
     labext = _run([str(bin_dir / "jupyter"), "labextension", "list"], env)
     assert "@jupyter/nbgrader:formgrader" in labext  # listed among the disabled plugins
+    assert binder_env.seconds > 0
 
 
 def _squash(text: str) -> str:
     """Drop ANSI colours and repeated spaces from jupyter's listings."""
-    import re
-
     return re.sub(r"\s+", " ", re.sub(r"\x1b\[[0-9;]*m", "", text))
 
 
