@@ -39,6 +39,7 @@ def graded(request, tmp_path_factory):
         "cells": {s: r.get("cells", []) for s, r in results.items()},
         "submission": submission,
         "feedback": (out / "feedback" / "solved" / f"{lab}.html").read_text(encoding="utf-8"),
+        "sheet": (out / "manual-grades-template.csv").read_text(encoding="utf-8").splitlines(),
     }
 
 
@@ -80,6 +81,10 @@ def test_written_answers_wait_for_a_human(graded):
     manual = [c for c in graded["cells"]["solved"] if c["type"] == "markdown"]
     assert manual, f"{graded['lab']} has no written answer for a human to grade"
     assert all(c["needs_manual_grade"] for c in manual)
+    # ... and reach the instructor: one score-sheet row per student and answer.
+    rows = graded["sheet"][1:]
+    assert len(rows) == 2 * len(manual), graded["sheet"]
+    assert {row.split(",")[0] for row in rows} == {"solved", "stub"}
 
 
 def test_feedback_never_shows_hidden_tests(graded):

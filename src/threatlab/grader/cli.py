@@ -40,6 +40,7 @@ from . import probe, sandbox
 from .checks import (
     STUDENT_ID,
     NotThisLab,
+    _nbgrader,
     check_lab,
     patch_findings,
     tamper_findings,
@@ -53,6 +54,8 @@ MAX_FEEDBACK_BYTES = 5 * 1024 * 1024
 MAX_LOG_BYTES = 200 * 1024
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
 CSV_FIELDS = ("student_id", "lab", "score", "max_score", "status", "detail")
+MANUAL_FIELDS = ("student_id", "lab", "grade_id", "max_score", "score", "comment")
+MAX_ANSWER_CHARS = 20_000
 
 
 @dataclass
@@ -210,6 +213,7 @@ class Run:
         except Exception as error:  # noqa: BLE001 - any unreadable file is `invalid`
             reason = str(error).split("\n")[0].replace(str(sub.notebook), sub.notebook.name)[:200]
             return result | {"status": "invalid", "detail": f"not a readable notebook: {reason}"}
+        result["answers"] = written_answers(nb, self.released)
         findings = tamper_findings(nb, self.released) + patch_findings(nb, self.released)
         own = {line.strip() for c in nb.cells for line in str(c.get("source", "")).splitlines()}
         executed = self._execute(sub, stamp, own)
@@ -371,6 +375,62 @@ def write_grades(out: Path, lab: str) -> list[dict]:
     return rows
 
 
+def written_answers(nb, released) -> list[dict]:
+    """The submission's hand-graded answers, in the release's order: grade_id, points, text."""
+    submitted = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("grade_id")}
+    answers = []
+    for cell in released.cells:
+        meta = _nbgrader(cell)
+        if cell.cell_type != "markdown" or not (meta.get("grade") and meta.get("solution")):
+            continue
+        own = submitted.get(meta.get("grade_id"))
+        text = str(own.get("source", "")) if own is not None else ""
+        answers.append(
+            {
+                "grade_id": meta.get("grade_id"),
+                "points": float(meta.get("points", 0)),
+                "text": text[:MAX_ANSWER_CHARS],
+            }
+        )
+    return answers
+
+
+def write_answers(out: Path, lab: str, rows: list[dict]) -> None:
+    """``OUT/answers.html`` (every written answer, escaped: student text never runs as markup)
+    and ``OUT/manual-grades-template.csv`` (one row per answer, score to fill in)."""
+    sections, buffer = [], io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANUAL_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        sid = str(row.get("student_id", ""))
+        sid = sid if STUDENT_ID.match(sid) else ascii(sid)
+        for answer in row.get("answers") or []:
+            writer.writerow(
+                {
+                    "student_id": sid,
+                    "lab": lab,
+                    "grade_id": answer["grade_id"],
+                    "max_score": answer["points"],
+                    "score": "",
+                    "comment": "",
+                }
+            )
+            sections.append(
+                f"<h2>{html.escape(sid)} — {html.escape(str(answer['grade_id']))} "
+                f"({answer['points']:g} points)</h2>\n<pre>{html.escape(answer['text'])}</pre>"
+            )
+    page = (
+        '<!doctype html>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(lab)}: written answers</title>\n"
+        f"<h1>{html.escape(lab)}: written answers to grade by hand</h1>\n"
+        "<p>Score them in manual-grades-template.csv (a copy: the grader rewrites the template).</p>\n"
+        + "\n".join(sections)
+        + "\n"
+    )
+    atomic_write_text(out / "answers.html", page)
+    atomic_write_text(out / "manual-grades-template.csv", buffer.getvalue())
+
+
 def summary(rows: list[dict]) -> str:
     """Counts per status and the mean score of graded submissions."""
     lines = ["| status | students |", "|---|---:|"]
@@ -464,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         if run:
             run.close()
     rows = write_grades(out, args.lab)
+    write_answers(out, args.lab, rows)
     print(summary(rows))
     print(f"grades: {out / 'grades.csv'}")
     return 0
