@@ -49,9 +49,16 @@ def test_flip_byte_rejects_bad_input(data, offset):
         flip_byte(data, offset)
 
 
-def test_prepare_scratch_only_inside_the_temp_folder(tmp_path):
-    with pytest.raises(ValueError, match="temp"):
-        prepare_scratch(Path(__file__).resolve().parent)
+def test_prepare_scratch_only_inside_the_temp_folder(tmp_path, monkeypatch):
+    temp, outside = tmp_path / "temp", tmp_path / "outside"
+    temp.mkdir(), outside.mkdir()
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "gettempdir", lambda: str(temp))
+        with pytest.raises(ValueError, match="temp"):
+            prepare_scratch(outside)  # wherever the checkout lives, even under /tmp
+        (temp / "scratch").mkdir()
+        assert prepare_scratch(temp / "scratch") == (temp / "scratch").resolve()
+    assert not (outside / SENTINEL).exists()
     with pytest.raises(ValueError, match="does not exist"):
         prepare_scratch(Path(tempfile.gettempdir()) / "threatlab-no-such-folder-xyz")
     folder = Path(tempfile.mkdtemp(prefix="threatlab-test-"))

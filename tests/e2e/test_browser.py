@@ -204,10 +204,14 @@ def test_lab01_in_chromium(e2e, start_server, tmp_path):
                 )
                 return plot_png(widget)
 
+            caption = widget.locator(".threatlab-eps-caption")
             mark = time.perf_counter()
             eps0 = move("Home", "0.000")
+            # The explorer says the same in text (screen readers): the true class survives ε = 0.
+            expect(caption).to_contain_text(re.compile(r"^ε = 0\.000: true (\d); .*: not fooled$"))
             widget.screenshot(path=str(tmp_path / "lab01-widget-eps0.png"))
             eps_max = move("End", "0.300")
+            expect(caption).to_contain_text(re.compile(r"^ε = 0\.300: .*: fooled$"))
             timings["slider moves"] = time.perf_counter() - mark
             widget.screenshot(path=str(tmp_path / "lab01-widget-epsmax.png"))
             page.screenshot(path=str(tmp_path / "lab01-browser.png"))

@@ -120,8 +120,12 @@ def test_reference_answers_are_forbidden_unless_the_lab_imports_them():
     assert spec["forbidden_modules"] == [probe.REFERENCE] and "names" in spec
 
 
-def test_an_obfuscated_import_of_the_reference_answers_is_found(shell, expected, capsys):
+def test_an_obfuscated_import_of_the_reference_answers_is_found(
+    shell, expected, capsys, monkeypatch
+):
     forbidden = [probe.REFERENCE]
+    for name in [m for m in sys.modules if m.startswith(probe.REFERENCE)]:
+        monkeypatch.delitem(sys.modules, name)  # another test in this process may have loaded it
     assert run_probe(shell, expected, capsys, forbidden) == []
     try:
         shell.run_cell(
