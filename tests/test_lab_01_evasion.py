@@ -16,9 +16,9 @@ CUDA) seeds 0 / 1 gave clean 0.959 / 0.951, PGD at eps 0.2 0.043 / 0.037, gain 0
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from threatlab.report import curve as report_curve
 
 LAB = "01-evasion"
 SEEDS = [0, 1]
@@ -35,18 +35,8 @@ def metrics(request, solution_metrics):
 
 
 def curve(metrics: dict[str, float], attack: str) -> list[tuple[float, float]]:
-    """(eps, accuracy) pairs of one attack's robustness curve, sorted by eps.
-
-    The notebook reports them as ``<attack>_accuracy_eps_<eps with '_' for '.'>``, e.g.
-    ``pgd_accuracy_eps_0_15``.
-    """
-    pattern = re.compile(rf"^{attack}_accuracy_eps_(\d+)_(\d+)$")
-    points = []
-    for name, value in metrics.items():
-        match = pattern.match(name)
-        if match:
-            points.append((float(f"{match[1]}.{match[2]}"), float(value)))
-    return sorted(points)
+    """(eps, accuracy) pairs of one robustness curve, reported as ``<attack>_accuracy_eps_<eps>``."""
+    return report_curve(metrics, f"{attack}_accuracy_eps")
 
 
 def test_reports_the_headline_metrics(metrics):

@@ -23,9 +23,9 @@ at 0.1 / 0.25 / 0.5 / 1 / 2 / 5 / 10%; spectral caught 1.00, after retraining 0.
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from threatlab.report import curve as report_curve
 
 LAB = "02-poisoning"
 SEEDS = [0, 1]
@@ -40,18 +40,8 @@ def metrics(request, solution_metrics):
 
 
 def by_rate(metrics: dict, prefix: str) -> list[tuple[float, float]]:
-    """(rate, value) pairs of one reported curve, sorted by rate.
-
-    The notebook reports them as ``<prefix>_rate_<rate with '_' for '.'>``, e.g.
-    ``backdoor_asr_rate_0_0100``.
-    """
-    pattern = re.compile(rf"^{prefix}_rate_(\d+)_(\d+)$")
-    points = []
-    for name, value in metrics.items():
-        match = pattern.match(name)
-        if match:
-            points.append((float(f"{match[1]}.{match[2]}"), float(value)))
-    return sorted(points)
+    """(rate, value) pairs of one reported curve, e.g. ``backdoor_asr_rate_0_0100``, by rate."""
+    return report_curve(metrics, f"{prefix}_rate")
 
 
 def test_reports_the_headline_metrics(metrics):

@@ -24,9 +24,9 @@ Calibration (FAST, torch 2.13 CPU, 2 shared cores), seeds 0 / 1 / 2 — mean (sa
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from threatlab.report import curve as report_curve
 
 LAB = "04-extraction"
 SEEDS = [0, 1]
@@ -44,13 +44,8 @@ def metrics(request, solution_metrics):
 
 
 def curve(metrics: dict, source: str, output: str) -> list[tuple[int, float]]:
-    """(budget, agreement) pairs of one knockoff curve, sorted by budget.
-
-    The notebook reports them as ``agreement_<source>_<output>_<budget>``.
-    """
-    pattern = re.compile(rf"^agreement_{source}_{output}_(\d+)$")
-    points = [(int(m[1]), float(v)) for k, v in metrics.items() if (m := pattern.match(k))]
-    return sorted(points)
+    """(budget, agreement) pairs of one knockoff curve, reported as ``agreement_<source>_<output>_<budget>``."""
+    return [(int(b), a) for b, a in report_curve(metrics, f"agreement_{source}_{output}")]
 
 
 def test_runs_the_fast_version_and_reports_every_curve(metrics):

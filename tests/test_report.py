@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from threatlab import read_metrics, report
+from threatlab.report import curve
 
 
 @pytest.fixture(autouse=True)
@@ -152,3 +153,18 @@ def test_report_prints_plain_table(capsys):
         "steps           10",
         "ok              True",
     ]
+
+
+def test_curve_reads_reported_points_in_order():
+    metrics = {
+        "pgd_accuracy_eps_0_15": 0.4,
+        "pgd_accuracy_eps_0_05": 0.9,
+        "pgd_accuracy_eps_0_1": 0.6,
+        "fgsm_accuracy_eps_0_1": 0.7,  # another curve
+        "pgd_accuracy_eps_max": 0.0,  # not a point
+        "agreement_indist_label_400": 0.93,
+        "agreement_indist_label_50": 0.81,
+    }
+    assert curve(metrics, "pgd_accuracy_eps") == [(0.05, 0.9), (0.1, 0.6), (0.15, 0.4)]
+    assert curve(metrics, "agreement_indist_label") == [(50.0, 0.81), (400.0, 0.93)]
+    assert curve(metrics, "nothing") == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from numbers import Real
 
 METRICS_ENV = "THREATLAB_METRICS"
@@ -58,6 +59,22 @@ def read_metrics(path: str | os.PathLike[str]) -> dict[str, Metric]:
             if line.strip():
                 merged.update(json.loads(line))
     return merged
+
+
+def curve(metrics: dict[str, Metric], prefix: str) -> list[tuple[float, float]]:
+    """The (x, y) points a notebook reported as ``<prefix>_<x>``, sorted by x.
+
+    ``x`` is written with ``_`` for the decimal point: ``pgd_accuracy_eps_0_15`` is the point
+    (0.15, value) of the curve ``pgd_accuracy_eps``; ``agreement_indist_label_400`` is (400, value).
+    """
+    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+)(?:_(\d+))?$")
+    points = []
+    for name, value in metrics.items():
+        match = pattern.match(name)
+        if match:
+            x = float(f"{match[1]}.{match[2]}") if match[2] else float(match[1])
+            points.append((x, float(value)))
+    return sorted(points)
 
 
 def _format(value: Metric) -> str:
