@@ -158,3 +158,20 @@ def test_unreadable_notebook_is_reported(tmp_path):
 def test_readme_without_markers_is_an_error():
     with pytest.raises(ValueError, match="labs:start"):
         readme_with_table("# no table here", "| table |")
+
+
+def test_papermill_noise_about_the_computed_fast_default_is_dropped():
+    """``FAST = fast_default()`` cannot be parsed by papermill: its two warnings are expected."""
+    import logging
+
+    from threatlab.course import _ComputedParameterDefaults
+
+    quiet = _ComputedParameterDefaults()
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("papermill", logging.WARNING, __file__, 1, message, None, None)
+
+    assert not quiet.filter(record("Unable to parse line 1 'FAST = fast_default()'."))
+    assert not quiet.filter(record("Passed unknown parameter: FAST"))
+    assert quiet.filter(record("Passed unknown parameter: SEEDS"))  # a real mistake still shows
+    assert quiet.filter(record("Executing notebook with kernel: python3"))

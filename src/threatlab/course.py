@@ -18,6 +18,7 @@ import contextlib
 import copy
 import csv
 import json
+import logging
 import os
 import re
 import shutil
@@ -413,6 +414,21 @@ class Run:
     output: Path
 
 
+class _ComputedParameterDefaults(logging.Filter):
+    """papermill cannot parse ``FAST = fast_default()`` (a computed default), so it warns that it
+    cannot parse the line and that FAST is unknown; it still injects FAST. Expected: drop both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            message.startswith("Unable to parse line")
+            or message.startswith("Passed unknown parameter: FAST")
+        )
+
+
+_PAPERMILL_LOGGERS = ("papermill", "papermill.translators")
+
+
 def execute(
     lab: str,
     out_dir: Path,
@@ -442,16 +458,23 @@ def execute(
         "MPLBACKEND": "Agg",
     }
     start = time.perf_counter()
-    with patched_environ(**env):
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters={"FAST": fast, "SEED": seed},
-            cwd=str(notebook.parent),
-            kernel_name="python3",
-            progress_bar=False,
-            execution_timeout=timeout,
-        )
+    quiet = _ComputedParameterDefaults()
+    for name in _PAPERMILL_LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
+    try:
+        with patched_environ(**env):
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters={"FAST": fast, "SEED": seed},
+                cwd=str(notebook.parent),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=timeout,
+            )
+    finally:
+        for name in _PAPERMILL_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
     seconds = time.perf_counter() - start
     metrics = read_metrics(metrics_file) if metrics_file.exists() else {}
     return Run(lab, mode, seed, seconds, metrics, output)
