@@ -175,3 +175,36 @@ def test_papermill_noise_about_the_computed_fast_default_is_dropped():
     assert not quiet.filter(record("Passed unknown parameter: FAST"))
     assert quiet.filter(record("Passed unknown parameter: SEEDS"))  # a real mistake still shows
     assert quiet.filter(record("Executing notebook with kernel: python3"))
+
+
+def test_kernel_messages_are_polled_in_short_slices(monkeypatch):
+    """A reply a missed zmq wake-up hides is found on the next short poll, not at the timeout;
+    a real timeout still raises Empty at the same deadline."""
+    import asyncio
+    import queue
+    import time
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    from threatlab.course import poll_in_slices
+
+    asked: list[float | None] = []
+
+    async def hidden_for_three_polls(self, timeout=None):
+        asked.append(timeout)
+        if len(asked) <= 3:
+            await asyncio.sleep(min(timeout, 0.05))  # the reply is queued, the wake-up missed
+            raise queue.Empty
+        return {"msg_type": "execute_reply"}
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", hidden_for_three_polls)
+    channel = object.__new__(AsyncZMQSocketChannel)
+    with poll_in_slices(slice_seconds=0.05):
+        assert asyncio.run(channel.get_msg(timeout=900))["msg_type"] == "execute_reply"
+        assert len(asked) == 4 and all(t <= 0.05 for t in asked)
+        asked.clear()
+        start = time.monotonic()
+        with pytest.raises(queue.Empty):
+            asyncio.run(channel.get_msg(timeout=0.12))  # never answered: Empty at the deadline
+        assert 0.1 <= time.monotonic() - start < 0.5
+    assert AsyncZMQSocketChannel.get_msg is hidden_for_three_polls  # restored on exit

@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -414,6 +415,36 @@ class Run:
     output: Path
 
 
+@contextlib.contextmanager
+def poll_in_slices(slice_seconds: float = 1.0) -> Iterator[None]:
+    """Wait for kernel messages in short polls instead of one long one, while inside the block.
+
+    A zmq wake-up is sometimes missed: the kernel's reply sits in the socket and is noticed only
+    when the poll times out, so a cell that finished in seconds "took" the whole per-cell timeout
+    (seen here: Lab 03's widget cell, 900.01 s, then success). Re-polling every ``slice_seconds``
+    bounds such a stall to about that long; a real timeout still raises at the same deadline.
+    """
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    original = AsyncZMQSocketChannel.get_msg
+
+    async def get_msg(self, timeout: float | None = None) -> dict:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = slice_seconds if deadline is None else deadline - time.monotonic()
+            try:
+                return await original(self, timeout=max(0.0, min(slice_seconds, left)))
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    AsyncZMQSocketChannel.get_msg = get_msg
+    try:
+        yield
+    finally:
+        AsyncZMQSocketChannel.get_msg = original
+
+
 class _ComputedParameterDefaults(logging.Filter):
     """papermill cannot parse ``FAST = fast_default()`` (a computed default), so it warns that it
     cannot parse the line and that FAST is unknown; it still injects FAST. Expected: drop both."""
@@ -462,7 +493,7 @@ def execute(
     for name in _PAPERMILL_LOGGERS:
         logging.getLogger(name).addFilter(quiet)
     try:
-        with patched_environ(**env):
+        with patched_environ(**env), poll_in_slices():
             papermill.execute_notebook(
                 str(notebook),
                 str(output),

@@ -120,6 +120,7 @@ def grade(course: Path, lab: str, student: str) -> dict:
     from threatlab.course import (
         feedback,
         nbgrader_api,
+        poll_in_slices,
         read_grade,
         read_notebook,
         repo_root,
@@ -135,7 +136,8 @@ def grade(course: Path, lab: str, student: str) -> dict:
     nbformat.write(with_probes, str(submitted))
     api = nbgrader_api(course, source=course / "source", release=course / "release")
     started = time.monotonic()
-    result = api.autograde(lab, student, force=True, create=True)
+    with poll_in_slices():  # a missed zmq wake-up must not turn into a `timeout` status
+        result = api.autograde(lab, student, force=True, create=True)
     autograde_seconds = time.monotonic() - started
     graded = course / "autograded" / student / lab / f"{lab}.ipynb"
     if not result.get("success"):
