@@ -53,7 +53,8 @@ def solution_metrics(tmp_path_factory):
 # lab is graded once, whichever worker gets it; everything else is grouped by module, as
 # ``--dist loadscope`` does. (pytest-xdist's own ``xdist_group`` mark does not group under pytest 9.)
 _SCOPES = [
-    (re.compile(r"^(tests/test_lab_\w+\.py)::[^\[]+\[seed(\d+)\]$"), r"\1[seed\2]"),
+    # ``[seed0]``, and ``[seed0-fgsm]`` where a test adds its own parameters after the seed
+    (re.compile(r"^(tests/test_lab_\w+\.py)::[^\[]+\[seed(\d+)(?:-[^\]]*)?\]$"), r"\1[seed\2]"),
     (
         re.compile(
             r"^tests/test_solutions\.py::test_solution_executes_and_reports\[(\d+)-(\w+)\]$"
