@@ -460,6 +460,11 @@ class _ComputedParameterDefaults(logging.Filter):
 _PAPERMILL_LOGGERS = ("papermill", "papermill.translators")
 
 
+def executed_path(out_dir: Path, lab: str, *, fast: bool, seed: int) -> Path:
+    """Where :func:`execute` writes a lab's executed notebook: ``<lab>-<fast|full>-seed<seed>.ipynb``."""
+    return out_dir / f"{lab}-{'fast' if fast else 'full'}-seed{seed}.ipynb"
+
+
 def execute(
     lab: str,
     out_dir: Path,
@@ -469,8 +474,13 @@ def execute(
     notebook: Path | None = None,
     timeout: int = 900,
     root: Path | None = None,
+    mpl_backend: str = "Agg",
 ) -> Run:
-    """Execute a lab notebook with papermill and return the metrics it reported."""
+    """Execute a lab notebook with papermill and return the metrics it reported.
+
+    ``mpl_backend`` "Agg" (tests, bench) draws no figures into the executed notebook; the
+    instructors' site passes the inline backend to keep them.
+    """
     import papermill
 
     root = root or repo_root()
@@ -478,15 +488,15 @@ def execute(
     out_dir = out_dir.resolve()  # the kernel runs in the notebook's folder, not ours
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = "fast" if fast else "full"
-    output = out_dir / f"{lab}-{mode}-seed{seed}.ipynb"
-    metrics_file = out_dir / f"{lab}-{mode}-seed{seed}.metrics.jsonl"
+    output = executed_path(out_dir, lab, fast=fast, seed=seed)
+    metrics_file = output.with_suffix(".metrics.jsonl")
     metrics_file.unlink(missing_ok=True)
     env = {
         METRICS_ENV: str(metrics_file),
         FAST_ENV: "1" if fast else "0",
         QUIET_ENV: "1",
         "PATH": _venv_path(),
-        "MPLBACKEND": "Agg",
+        "MPLBACKEND": mpl_backend,
     }
     start = time.perf_counter()
     quiet = _ComputedParameterDefaults()
@@ -514,18 +524,22 @@ def execute(
 # ---------------------------------------------------------------- README and benchmark
 
 
+def binder_link(lab: str, root: Path | None = None) -> str:
+    """The mybinder.org launch link that opens a lab's student notebook in JupyterLab."""
+    slug = repository_slug(root)
+    return f"https://mybinder.org/v2/gh/{slug}/HEAD?labpath=labs/{lab}/{lab}.ipynb"
+
+
 def readme_table(root: Path | None = None) -> str:
     """The README's lab table, from each lab's notebook metadata."""
     root = root or repo_root()
-    slug = repository_slug(root)
     rows = [
         "| Lab | Topic | MITRE ATLAS | OWASP | Time | Launch |",
         "|---|---|---|---|---|---|",
     ]
     for lab in lab_ids(root):
         meta = lab_metadata(lab, root)
-        link = f"https://mybinder.org/v2/gh/{slug}/HEAD?labpath=labs/{lab}/{lab}.ipynb"
-        badge = f"[![Binder](https://mybinder.org/badge_logo.svg)]({link})"
+        badge = f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_link(lab, root)})"
         rows.append(
             f"| [{lab}](labs/{lab}/{lab}.ipynb) — {meta.get('title', '')} | {meta.get('topic', '')} "
             f"| {', '.join(meta.get('atlas', [])) or '—'} | {', '.join(meta.get('owasp', [])) or '—'} "

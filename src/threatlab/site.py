@@ -29,10 +29,11 @@ from pathlib import Path
 import nbformat
 
 from .course import (
-    _venv_path,
+    binder_link,
+    execute,
+    executed_path,
     lab_ids,
     lab_metadata,
-    patched_environ,
     read_notebook,
     repo_root,
     repository_slug,
@@ -50,13 +51,7 @@ COURSE_PAGES = (
     "glossary.md",
 )
 SECTIONS = ("learning goals", "threat model")  # taken from each notebook, verbatim
-BINDER_MEMORY_MB = 2048  # mybinder.org: 2 GB of memory per session (1-2 CPU cores)
-
-
-def binder_link(lab: str, root: Path | None = None) -> str:
-    """The mybinder.org launch link that opens a lab's student notebook in JupyterLab."""
-    slug = repository_slug(root)
-    return f"https://mybinder.org/v2/gh/{slug}/HEAD?labpath=labs/{lab}/{lab}.ipynb"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # executed solutions keep figures
 
 
 def github_link(path: str, root: Path | None = None) -> str:
@@ -215,31 +210,14 @@ def executed_solutions(out: Path, root: Path | None = None) -> dict[str, Path]:
     A run is reused while it is newer than its notebook. ``make bench``'s runs are not used: they
     run with matplotlib's Agg backend, so they hold no figures.
     """
-    import papermill
-
     root = root or repo_root()
     out = out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
     found = {}
     for lab in lab_ids(root):
-        source, target = solution_path(lab, root), out / f"{lab}.ipynb"
+        source, target = solution_path(lab, root), executed_path(out, lab, fast=True, seed=0)
         if not target.is_file() or target.stat().st_mtime < source.stat().st_mtime:
             print(f"site: executing {lab} (FAST) ...", file=sys.stderr, flush=True)
-            with patched_environ(
-                THREATLAB_FAST="1",
-                THREATLAB_QUIET="1",
-                MPLBACKEND="module://matplotlib_inline.backend_inline",
-                PATH=_venv_path(),
-            ):
-                papermill.execute_notebook(
-                    str(source),
-                    str(target),
-                    parameters={"FAST": True, "SEED": 0},
-                    cwd=str(source.parent),
-                    kernel_name="python3",
-                    progress_bar=False,
-                    execution_timeout=900,
-                )
+            execute(lab, out, fast=True, seed=0, root=root, mpl_backend=INLINE_BACKEND)
         found[lab] = target
     return found
 
