@@ -457,7 +457,18 @@ class _ComputedParameterDefaults(logging.Filter):
         )
 
 
-_PAPERMILL_LOGGERS = ("papermill", "papermill.translators")
+@contextlib.contextmanager
+def _quiet_computed_defaults() -> Iterator[None]:
+    """Inside the block, papermill's loggers drop the two expected warnings (see above)."""
+    quiet = _ComputedParameterDefaults()
+    loggers = [logging.getLogger(name) for name in ("papermill", "papermill.translators")]
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
 
 
 def executed_path(out_dir: Path, lab: str, *, fast: bool, seed: int) -> Path:
@@ -499,23 +510,16 @@ def execute(
         "MPLBACKEND": mpl_backend,
     }
     start = time.perf_counter()
-    quiet = _ComputedParameterDefaults()
-    for name in _PAPERMILL_LOGGERS:
-        logging.getLogger(name).addFilter(quiet)
-    try:
-        with patched_environ(**env), poll_in_slices():
-            papermill.execute_notebook(
-                str(notebook),
-                str(output),
-                parameters={"FAST": fast, "SEED": seed},
-                cwd=str(notebook.parent),
-                kernel_name="python3",
-                progress_bar=False,
-                execution_timeout=timeout,
-            )
-    finally:
-        for name in _PAPERMILL_LOGGERS:
-            logging.getLogger(name).removeFilter(quiet)
+    with patched_environ(**env), poll_in_slices(), _quiet_computed_defaults():
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters={"FAST": fast, "SEED": seed},
+            cwd=str(notebook.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
     seconds = time.perf_counter() - start
     metrics = read_metrics(metrics_file) if metrics_file.exists() else {}
     return Run(lab, mode, seed, seconds, metrics, output)
