@@ -31,7 +31,7 @@ import builtins
 import importlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import nbformat
 
@@ -204,6 +204,23 @@ def _star_names(module: str) -> list[str]:
     return list(names) if names is not None else [n for n in vars(mod) if not n.startswith("_")]
 
 
+def _release_imports(released) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The absolute import statements in the release's own code cells (the lab's, not answers)."""
+    for cell in released.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) or (
+                isinstance(node, ast.ImportFrom) and node.module and not node.level
+            ):
+                yield node
+
+
 def expected_names(test_sources: list[str], released) -> dict[str, tuple[str, str | None]]:
     """The names the tests use that the lab imports (or that are builtins), with their origin.
 
@@ -218,29 +235,21 @@ def expected_names(test_sources: list[str], released) -> dict[str, tuple[str, st
             continue
         used |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     imported: dict[str, tuple[str, str | None]] = {}
-    for cell in released.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("solution"):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        imported[alias.asname] = (alias.name, None)
-                    else:
-                        root = alias.name.split(".")[0]
-                        imported[root] = (root, None)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    if alias.name == "*":
-                        for name in _star_names(node.module):
-                            imported[name] = (node.module, name)
-                    else:
-                        imported[alias.asname or alias.name] = (node.module, alias.name)
+    for node in _release_imports(released):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    imported[alias.asname] = (alias.name, None)
+                else:
+                    root = alias.name.split(".")[0]
+                    imported[root] = (root, None)
+        else:
+            for alias in node.names:
+                if alias.name == "*":
+                    for name in _star_names(node.module):
+                        imported[name] = (node.module, name)
+                else:
+                    imported[alias.asname or alias.name] = (node.module, alias.name)
     expected = {name: imported[name] for name in used if name in imported}
     for name in used - set(imported):
         if hasattr(builtins, name) and not name.startswith("_"):
@@ -251,34 +260,15 @@ def expected_names(test_sources: list[str], released) -> dict[str, tuple[str, st
 REFERENCE = "threatlab.reference"
 
 
-def _imported_modules(source: str) -> set[str]:
-    """Every module an ``import``/``from ... import`` statement in ``source`` names."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-    return found
-
-
 def forbidden_modules(released) -> list[str]:
     """Modules a submission must not load: ``threatlab.reference``, unless the lab imports it.
 
     A lab never grades a function its own learners could import from there (Lab 01 grades PGD;
     Lab 08 imports the reference PGD to attack a detector, and grades something else).
     """
-    for cell in released.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("solution"):
-            continue
-        if any(
-            m == REFERENCE or m.startswith(REFERENCE + ".") for m in _imported_modules(cell.source)
-        ):
+    for node in _release_imports(released):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+        if any(m == REFERENCE or m.startswith(REFERENCE + ".") for m in modules):
             return []
     return [REFERENCE]
 
