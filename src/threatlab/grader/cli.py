@@ -353,6 +353,12 @@ def _read_json(path: Path) -> dict:
     return {}
 
 
+def _safe_id(row: dict) -> str:
+    """A result's student id as written to CSV/HTML: as is when valid, else its ``ascii()`` repr."""
+    sid = str(row.get("student_id", ""))
+    return sid if STUDENT_ID.match(sid) else ascii(sid)
+
+
 def write_grades(out: Path, lab: str) -> list[dict]:
     """Rebuild ``OUT/grades.csv`` from every stored result of this lab, sorted by student id."""
     rows = []
@@ -367,10 +373,7 @@ def write_grades(out: Path, lab: str) -> list[dict]:
     )
     writer.writeheader()
     for row in rows:
-        safe = dict(row)
-        sid = str(safe.get("student_id", ""))
-        safe["student_id"] = sid if STUDENT_ID.match(sid) else ascii(sid)
-        writer.writerow(safe)
+        writer.writerow(row | {"student_id": _safe_id(row)})
     atomic_write_text(out / "grades.csv", buffer.getvalue())
     return rows
 
@@ -402,8 +405,7 @@ def write_answers(out: Path, lab: str, rows: list[dict]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=MANUAL_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        sid = str(row.get("student_id", ""))
-        sid = sid if STUDENT_ID.match(sid) else ascii(sid)
+        sid = _safe_id(row)
         for answer in row.get("answers") or []:
             writer.writerow(
                 {
