@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_positive_int
+
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -86,8 +88,7 @@ def pgd(
     _check(x, y, eps)
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or alpha <= 0:
         raise ValueError(f"alpha must be a number > 0, got {alpha!r}.")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+    steps = check_positive_int(steps, "steps")
     if loss_fn is not None and not callable(loss_fn):
         raise ValueError("loss_fn must be a function loss_fn(model, x_adv, y) -> scalar tensor.")
     loss_fn = loss_fn or _cross_entropy
@@ -95,7 +96,7 @@ def pgd(
     x_adv = x.clone()
     if random_start:
         x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0.0, 1.0)
-    for _ in range(int(steps)):
+    for _ in range(steps):
         x_adv.requires_grad_(True)
         loss = loss_fn(model, x_adv, y)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
