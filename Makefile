@@ -17,11 +17,12 @@ TEST_WORKERS ?= 2
 # Extra JupyterLab options, e.g. make lab LAB_OPTS="--no-browser --ServerApp.port=9000"
 LAB_OPTS ?=
 
-.PHONY: lab test test-e2e install system system-e2e labs format check readme lint bench site site-instructors clean help
+.PHONY: lab test test-grading test-e2e install system system-e2e labs format check readme lint bench site site-instructors clean help
 
 help:
 	@echo "make lab     open the labs in JupyterLab (installs into $(VENV) first if needed)"
 	@echo "make test    run the whole test suite (installs first if needed)"
+	@echo "make test-grading  grading validity: correct alternatives get full marks, mistakes lose points"
 	@echo "make test-e2e  a real JupyterHub and Lab 01 in Chromium (installs Chromium, the hub's proxy)"
 	@echo "make labs    regenerate labs/ from solutions/ (never hand-edit labs/)"
 	@echo "make format  ruff format + canonical notebooks (no outputs)"
@@ -81,7 +82,13 @@ lab: $(STAMP)
 test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not e2e"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not e2e and not validity"
+
+# Grading validity (tests/grader/test_validity_*.py): per lab, submissions written from the
+# student's contract -- alternative-correct ones must get full marks, plausible mistakes must lose
+# points -- graded through threatlab-grade. Slower than make test (one FAST run per submission).
+test-grading: $(STAMP) system
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m validity tests/grader
 
 labs: $(STAMP)
 	$(BIN)/python -m threatlab.course labs

@@ -10,7 +10,10 @@ import warnings
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades
+
+from threatlab.grader.preprocessors import WarningsAreNotFailures
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
@@ -29,6 +32,14 @@ os.environ["THREATLAB_QUIET"] = "1"
 
 # nbgrader's 30 s per cell is too short for training a model on a 2-core CPU.
 c.Execute.timeout = 300
+
+# A warning on stderr is not a failed test (nbgrader would score the cell 0): the assertions decide.
+_steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+c.Autograde.autograde_preprocessors = (
+    _steps[: _steps.index(Execute) + 1]
+    + [WarningsAreNotFailures]
+    + _steps[_steps.index(Execute) + 1 :]
+)
 
 # Feedback must never show hidden tests.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -279,6 +279,11 @@ class Run:
             executed["autograde_seconds"] = reply.get("autograde_seconds")
             executed["cells"] = reply.get("cells", [])
             executed["errors"] = reply.get("errors", [])[:20]
+            executed["lost"] = reply.get("lost", [])
+            if reply.get("feedback_note"):
+                executed["note"] = "; ".join(
+                    n for n in (executed.get("note"), reply["feedback_note"]) if n
+                )
             executed["integrity"] = [f"runtime check {f}" for f in reply.get("integrity", [])]
             self._feedback(sub, scratch, reply.get("feedback"), own)
         self._log(sub, log, outcome, reply)

@@ -9,6 +9,7 @@ write the gradebook, this worker's files or its result.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -100,6 +101,111 @@ def _truncate_outputs(nb) -> None:
                 output["traceback"] = [line[:2000] for line in output["traceback"][-40:]]
 
 
+def lost_points(cells, errors: list[dict]) -> list[dict]:
+    """Every autograded cell that did not get full marks, with the reason its test gave."""
+    reasons: dict[str, str] = {}
+    for error in errors:
+        reasons.setdefault(error["cell"], f"{error['ename']}: {error['evalue']}".strip(": "))
+    return [
+        {
+            "grade_id": c.grade_id,
+            "score": c.score,
+            "max_score": c.max_score,
+            "reason": reasons.get(c.grade_id)
+            or "the cell raised no error: it was not run, or it printed a partial score",
+        }
+        for c in cells
+        if c.cell_type == "code" and c.score < c.max_score
+    ]
+
+
+def lost_points_cell(lost: list[dict]) -> nbformat.NotebookNode:
+    """A markdown cell for the top of the feedback: where points were lost and why (escaped)."""
+    if not lost:
+        text = "**Autograded tests:** full marks on every test cell."
+    else:
+        items = "\n".join(
+            f"<li><code>{html.escape(item['grade_id'])}</code> {item['score']:g} / "
+            f"{item['max_score']:g}: {html.escape(item['reason'])}</li>"
+            for item in lost
+        )
+        text = (
+            "**Autograded tests where points were lost**, and the message each test gave "
+            f"(the cells below show the details):\n\n<ul>\n{items}\n</ul>"
+        )
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def plain_outputs(nb) -> None:
+    """Reduce every output to plain text (streams, errors, text/plain): nothing left to render."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "stream":
+                kept.append(nbformat.v4.new_output("stream", name="stdout", text=output["text"]))
+            elif kind == "error":
+                message = f"{output.get('ename', '')}: {output.get('evalue', '')}"
+                kept.append(
+                    nbformat.v4.new_output(
+                        "error",
+                        ename=str(output.get("ename", "")),
+                        evalue=str(output.get("evalue", "")),
+                        traceback=[message],
+                    )
+                )
+            elif "text/plain" in output.get("data", {}):
+                text = str(output["data"]["text/plain"])
+                kept.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        cell.outputs = kept
+
+
+def minimal_feedback(lab: str, student: str, cells, lost: list[dict]) -> str:
+    """A feedback page written without nbconvert: scores per cell and why points were lost."""
+    rows = "\n".join(
+        f"<tr><td>{html.escape(c.grade_id)}</td><td>{c.score:g} / {c.max_score:g}</td>"
+        f"<td>{'to be graded by your instructor' if c.needs_manual_grade else ''}</td></tr>"
+        for c in cells
+    )
+    why = "\n".join(
+        f"<li>{html.escape(item['grade_id'])}: {html.escape(item['reason'])}</li>" for item in lost
+    )
+    return (
+        f'<!doctype html>\n<meta charset="utf-8">\n<title>{html.escape(lab)}: feedback</title>\n'
+        f"<h1>{html.escape(lab)}: feedback for {html.escape(student)}</h1>\n"
+        "<p>Your notebook's outputs could not be rendered, so this page lists your scores only.</p>\n"
+        f"<table>\n<tr><th>cell</th><th>score</th><th></th></tr>\n{rows}\n</table>\n"
+        f"<h2>Where points were lost</h2>\n<ul>\n{why}\n</ul>\n"
+    )
+
+
+def write_feedback(lab: str, course: Path, student: str, nb, graded: Path, grade, lost) -> tuple:
+    """Feedback HTML through nbgrader; if nbconvert cannot render what the notebook printed,
+    again with plain-text outputs, and at last a page of scores written here. Never raises.
+
+    Returns (path or None, a note for the instructor or "").
+    """
+    from threatlab.course import feedback
+
+    try:
+        return feedback(lab, course, student=student), ""
+    except Exception as first:  # noqa: BLE001 - student output must not cost the feedback
+        reason = f"{type(first).__name__}: {first}".splitlines()[0][:200]
+    plain_outputs(nb)
+    nbformat.write(nb, str(graded))
+    try:
+        path = feedback(lab, course, student=student)
+        return path, f"feedback rendered with plain-text outputs ({reason})"
+    except Exception:  # noqa: BLE001
+        pass
+    path = course / "feedback" / student / lab / f"{lab}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(minimal_feedback(lab, student, grade.cells, lost), encoding="utf-8")
+    return path, f"feedback lists scores only: the notebook could not be rendered ({reason})"
+
+
 def _failure(result: dict) -> str:
     """One line saying why nbgrader could not grade the notebook."""
     text = f"{result.get('log') or ''}\n{result.get('error') or ''}"
@@ -118,16 +224,13 @@ def _failure(result: dict) -> str:
 def grade(course: Path, lab: str, student: str) -> dict:
     """Autograde and generate feedback; the result dict the parent reads."""
     from threatlab.course import (
-        feedback,
         nbgrader_api,
         poll_in_slices,
         read_grade,
         read_notebook,
-        repo_root,
     )
     from threatlab.grader import probe
 
-    root = repo_root()
     submitted = course / "submitted" / student / lab / f"{lab}.ipynb"
     spec = json.loads((course / PROBE_SPEC).read_text(encoding="utf-8"))
     with_probes = read_notebook(submitted)
@@ -149,10 +252,12 @@ def grade(course: Path, lab: str, student: str) -> dict:
     integrity = probe.probe_findings(nb, complete=not kernel_died)
     probe.remove_probes(nb)
     errors = _errors(nb)
+    lost = lost_points(grade.cells, errors)
     _truncate_outputs(nb)
+    nb.cells.insert(0, lost_points_cell(lost))
     nbformat.write(nb, str(graded))
     started = time.monotonic()
-    html = feedback(lab, course, student=student, root=root)
+    page, feedback_note = write_feedback(lab, course, student, nb, graded, grade, lost)
     feedback_seconds = time.monotonic() - started
     return {
         "score": grade.auto_score,
@@ -170,12 +275,14 @@ def grade(course: Path, lab: str, student: str) -> dict:
             for c in grade.cells
         ],
         "errors": errors,
+        "lost": lost,
+        "feedback_note": feedback_note,
         "memory": any(sign in e["ename"] + e["evalue"] for e in errors for sign in MEMORY_SIGNS),
         "kernel_died": kernel_died,
         "integrity": integrity,
         "autograde_seconds": round(autograde_seconds, 2),  # nbgrader executing the notebook
         "feedback_seconds": round(feedback_seconds, 2),
-        "feedback": str(html.relative_to(course)) if html.is_file() else None,
+        "feedback": str(page.relative_to(course)) if page.is_file() else None,
     }
 
 
