@@ -164,7 +164,7 @@ def test_papermill_noise_about_the_computed_fast_default_is_dropped():
     """``FAST = fast_default()`` cannot be parsed by papermill: its two warnings are expected."""
     import logging
 
-    from threatlab.course import _ComputedParameterDefaults
+    from threatlab.course.execution import _ComputedParameterDefaults
 
     quiet = _ComputedParameterDefaults()
 

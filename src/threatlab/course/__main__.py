@@ -1,0 +1,7 @@
+"""``python -m threatlab.course``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
