@@ -2,14 +2,8 @@
 #   make lab    create .venv if missing, install, open JupyterLab on labs/
 #   make test   create/install if missing, then run the whole test suite
 SHELL := /bin/bash
-PYTHON ?= python3
-VENV ?= .venv
-BIN := $(VENV)/bin
-# Installed first when the venv has no torch. pip picks this release's build for your platform
-# (CUDA on Linux, CPU/MPS on macOS); on the course's CI machine it is a local CPU wheel.
-# Override for another release or build, e.g. make lab TORCH="torch==2.14.1".
-TORCH ?= torch==2.13.0
-STAMP := $(VENV)/.threatlab-installed
+EXTRAS := [dev]
+AFTER_INSTALL :=
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # pytest-xdist workers for make test: two notebooks run side by side, each kernel on its share of
 # the cores (tests/conftest.py schedules one work unit per notebook execution). 0 = one process.
@@ -17,7 +11,7 @@ TEST_WORKERS ?= 2
 # Extra JupyterLab options, e.g. make lab LAB_OPTS="--no-browser --ServerApp.port=9000"
 LAB_OPTS ?=
 
-.PHONY: lab test test-grading test-e2e install system system-e2e labs format check readme lint bench site site-instructors clean help
+.PHONY: lab test test-grading test-e2e release install system system-e2e labs format check readme lint bench site site-instructors clean help
 
 help:
 	@echo "make lab     open the labs in JupyterLab (installs into $(VENV) first if needed)"
@@ -29,16 +23,12 @@ help:
 	@echo "make check   notebooks clean, labs/ and README in sync"
 	@echo "make readme  rewrite the README's lab table from notebook metadata"
 	@echo "make bench   time every solution in FAST and full mode, and the grader against nbgrader (build/bench/)"
+	@echo "make release build the learner release (labs, library, Binder; no solutions) into build/release"
 	@echo "make site    build the course site offline with Jupyter Book (build/site/_build/html)"
 	@echo "make site-instructors  the site plus executed solutions, not for learners (build/site-instructors/)"
 
-install: $(STAMP)
-
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
-	$(BIN)/python -m pip install -e ".[dev]"
-	@touch $@
+# venv, torch, the package (+ EXTRAS): one recipe, shared with the learner release's Makefile.
+include mk/install.mk
 
 # System packages: bubblewrap (the grader's sandbox: threatlab-grade and its tests) and Graphviz's
 # dot (Lab 06 renders data-flow diagrams). Installed here on Debian/Ubuntu when running as root
@@ -108,19 +98,27 @@ GRADER_LAB ?= 01-evasion
 GRADER_N ?= 40
 
 bench: $(STAMP) system
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.course bench
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.course bench --record
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.grader.bench --lab $(GRADER_LAB) --n $(GRADER_N) --workers 2
 
 # The course site (Jupyter Book 1.x, Sphinx: builds offline; 2.x fetches its theme from the web).
-# Pages that depend on the labs are generated into build/ from the notebooks (threatlab.site);
+# Pages that depend on the labs are generated into build/ from the notebooks (threatlab.course.site);
 # warnings, broken internal links included, fail the build.
 site: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.site build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.course.site build
 
 # Adds every solution, executed in FAST mode with figures (runs reused while newer than the notebook).
 # Keep this build away from learners.
 site-instructors: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.site build --instructors
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m threatlab.course.site build --instructors
+
+# The learner release: what learners, Binder and the JupyterHub image get (an allow-list; the build
+# stops if any file would show a hidden test or a solution). Push RELEASE_OUT to the public
+# learners' repository ([tool.threatlab] learner-repository); RELEASE_OUT may be a clone of it.
+RELEASE_OUT ?= build/release
+
+release: $(STAMP)
+	$(BIN)/python -m threatlab.course release --out $(RELEASE_OUT)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache course/gradebook.db course/submitted course/autograded course/feedback

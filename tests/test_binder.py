@@ -1,9 +1,12 @@
 """binder/ is a reproducible launch: a full lock, built into a fresh venv as repo2docker would.
 
-repo2docker installs ``binder/requirements.txt`` with pip, then runs ``binder/postBuild`` with bash
-from the repository root. Without Docker, ``build_binder_env`` does the same in a fresh virtual
-environment (once per test session: tests/test_student_notebooks.py runs every student notebook
-in a kernel of that environment). The install time is printed and kept in ``BinderEnv.seconds``.
+Binder (and the JupyterHub image) build from the **learner release** (``make release``), the
+public repository learners get, not from this instructors' repository. So ``build_binder_env``
+first builds the release (tests/test_release.py checks that it holds no hidden test or solution),
+then does what repo2docker does with it: install the release's ``binder/requirements.txt`` with pip
+into a fresh virtual environment and run ``binder/postBuild`` with bash from the release's root.
+Once per test session: tests/test_student_notebooks.py runs every student notebook of the release
+in a kernel of that environment. The install time is printed and kept in ``BinderEnv.seconds``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from threatlab.course import repo_root
+from threatlab.course.publish import build_release
 
 try:
     import tomllib
@@ -53,34 +57,54 @@ def _normalise(name: str) -> str:
 
 @dataclass(frozen=True)
 class BinderEnv:
-    """A fresh venv built from binder/ the way repo2docker builds the image."""
+    """A fresh venv built from the learner release's binder/ the way repo2docker builds the image."""
 
     python: Path
     env: dict
     seconds: float  # venv creation + pip install of the lock + postBuild
     jupyter_path: Path  # holds the kernelspec KERNEL, whose python is this venv's
+    release: Path  # the learner release the environment was built from (its repository root)
 
 
-def build_binder_env(tmp_path_factory: pytest.TempPathFactory) -> BinderEnv:
-    """Build (or reuse, within one test session) the Binder environment.
-
-    Under pytest-xdist the workers share one build: the session's common temporary folder and a
-    file lock, so the second worker waits for the first instead of building it again.
-    """
+def _shared(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder common to this session's pytest-xdist workers (one per session otherwise)."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # common to this session's workers
-    base = base / "binder-env"
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / "lock", "w") as lock:
+        base = base.parent
+    folder = base / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _once(folder: Path, build):
+    """Run ``build(folder)`` under a file lock: a second worker waits for, then reuses, the first."""
+    with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return _build_binder_env(base)
+            return build(folder)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _build_binder_env(base: Path) -> BinderEnv:
+def build_learner_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The learner release (``make release``), built once per test session."""
+
+    def build(folder: Path) -> Path:
+        release = folder / "release"
+        if not (release / "RELEASE.json").is_file():
+            build_release(release, ROOT)
+        return release
+
+    return _once(_shared(tmp_path_factory, "learner-release"), build)
+
+
+def build_binder_env(tmp_path_factory: pytest.TempPathFactory) -> BinderEnv:
+    """Build (or reuse, within one test session) the Binder environment of the learner release."""
+    release = build_learner_release(tmp_path_factory)
+    return _once(_shared(tmp_path_factory, "binder-env"), lambda base: _build(base, release))
+
+
+def _build(base: Path, release: Path) -> BinderEnv:
     env_dir = base / "venv"
     bin_dir = env_dir / "bin"
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
@@ -88,7 +112,7 @@ def _build_binder_env(base: Path) -> BinderEnv:
     share = env_dir / "share" / "jupyter"
     done = base / "seconds"
     if done.is_file():
-        return BinderEnv(bin_dir / "python", env, float(done.read_text()), share)
+        return BinderEnv(bin_dir / "python", env, float(done.read_text()), share, release)
     if env_dir.exists():  # an earlier attempt failed half-way
         shutil.rmtree(env_dir)
     start = time.perf_counter()
@@ -99,13 +123,13 @@ def _build_binder_env(base: Path) -> BinderEnv:
     lock.write_text(
         "\n".join(
             line
-            for line in LOCK.read_text(encoding="utf-8").splitlines()
+            for line in (release / "binder" / "requirements.txt").read_text("utf-8").splitlines()
             if not line.startswith("--extra-index-url")
         ),
         encoding="utf-8",
     )
     _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "-r", str(lock)], env)
-    _run(["bash", str(BINDER / "postBuild")], env)
+    _run(["bash", "binder/postBuild"], env, cwd=release)
     seconds = time.perf_counter() - start
     # A kernelspec under another name than python3, so that a client in the test's own venv
     # starts this venv's python (jupyter_client would map "python3" to its own interpreter).
@@ -116,7 +140,7 @@ def _build_binder_env(base: Path) -> BinderEnv:
     )
     done.write_text(f"{seconds:.1f}")
     print(f"\nBinder environment built in {seconds:.0f} s (venv + pip install -r lock + postBuild)")
-    return BinderEnv(bin_dir / "python", env, seconds, share)
+    return BinderEnv(bin_dir / "python", env, seconds, share, release)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +178,8 @@ def test_binder_covers_the_package_dependencies():
 
 @pytest.mark.notebook
 def test_binder_environment_installs_and_runs_the_labs(binder_env):
-    """Fresh venv <- the lock, then postBuild: exactly the locked set, labs import, no formgrader."""
+    """Fresh venv <- the release's lock, then its postBuild: exactly the locked set, the labs import
+    the release's library (without the instructors' pipeline and grader), no formgrader."""
     python, env = str(binder_env.python), binder_env.env
     frozen = _run([python, "-m", "pip", "freeze", "--exclude-editable"], env)
     installed = {
@@ -172,7 +197,10 @@ def test_binder_environment_installs_and_runs_the_labs(binder_env):
         "import threatlab, torch; from threatlab import *; "
         "s = load_mnist(); d = load_digits(); m = SmallCNN(); "
         "assert m(s.x_test[:2]).shape == (2, 10); "
-        f"assert threatlab.__file__.startswith({str(ROOT)!r}); print(torch.__version__)"
+        f"assert threatlab.__file__.startswith({str(binder_env.release)!r}), threatlab.__file__; "
+        "import importlib.util as u; "
+        "assert not any(u.find_spec(m) for m in ('threatlab.course', 'threatlab.grader')); "
+        "print(torch.__version__)"
     )
     out = _run([python, "-c", probe], env)
     assert "+cpu" in out, f"Binder must get the CPU build of torch, got {out!r}"
@@ -189,8 +217,8 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"\x1b\[[0-9;]*m", "", text))
 
 
-def _run(command: list[str], env: dict) -> str:
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+def _run(command: list[str], env: dict, cwd: Path = ROOT) -> str:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, (
         f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     )

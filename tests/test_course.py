@@ -76,7 +76,7 @@ def test_lab_metadata_uses_real_framework_ids(lab):
 
 
 def test_launch_links_use_one_repository_slug():
-    """Every Binder link is built from [tool.threatlab] repository and opens the lab itself."""
+    """Every Binder link is built from [tool.threatlab] learner-repository and opens the lab itself."""
     slug = repository_slug()
     table = readme_table()
     for lab in LABS:
@@ -208,3 +208,115 @@ def test_kernel_messages_are_polled_in_short_slices(monkeypatch):
             asyncio.run(channel.get_msg(timeout=0.12))  # never answered: Empty at the deadline
         assert 0.1 <= time.monotonic() - start < 0.5
     assert AsyncZMQSocketChannel.get_msg is hidden_for_three_polls  # restored on exit
+
+
+# ---- one source for each fact: generated tables and the consistency checks
+
+
+def test_table_ids_reads_the_id_rows_and_expands_shorthand():
+    from threatlab.course.check import table_ids
+
+    model = (
+        "| | |\n|---|---|\n"
+        "| **Knowledge** | white-box (AML.T0044 Full AI Model Access) |\n"
+        "| **MITRE ATLAS** | AML.T0010 AI Supply Chain Compromise (.002 Data, .003 Model); AML.T0018 |\n"
+        "| **OWASP** | ML06:2023; LLM03:2025 |\n"
+        "| **Mitigations studied** | AML.M0014 Verify AI Artifacts |\n"
+    )
+    assert table_ids(model) == {
+        "AML.T0010",
+        "AML.T0010.002",
+        "AML.T0010.003",
+        "AML.T0018",
+        "ML06:2023",
+        "LLM03:2025",
+        "AML.M0014",
+    }, "ids outside the ATLAS/OWASP/mitigation rows (Knowledge) are context, not declarations"
+
+
+def _lab_with(tmp_path, heading: str, atlas_row: str, meta_atlas: list[str]):
+    """A one-lab course folder whose notebook has this heading and ATLAS row."""
+    import shutil
+
+    root = tmp_path / "course-copy"
+    (root / "solutions" / "01-x").mkdir(parents=True)
+    for name in ("pyproject.toml",):
+        shutil.copyfile(repo_root() / name, root / name)
+    (root / "course").mkdir()
+    (root / "course" / "nbgrader_config.py").write_text("", encoding="utf-8")
+    nb = _notebook(
+        nbformat.v4.new_markdown_cell(
+            f"# {heading}\n\n## Threat model\n\n| | |\n|---|---|\n| **MITRE ATLAS** | {atlas_row} |\n"
+            "| **OWASP** | ML01:2023 |\n"
+        ),
+        meta={
+            "title": "Evasion",
+            "topic": "t",
+            "atlas": meta_atlas,
+            "owasp": ["ML01:2023"],
+            "minutes": 10,
+        },
+    )
+    nbformat.write(nb, root / "solutions" / "01-x" / "01-x.ipynb")
+    return root
+
+
+def test_consistency_check_accepts_agreeing_title_and_ids(tmp_path):
+    from threatlab.course.check import lab_consistency_problems
+
+    root = _lab_with(
+        tmp_path, "Lab 01 — Evasion: attacks", "AML.T0043 (.000 White-Box)", ["AML.T0043.000"]
+    )
+    assert lab_consistency_problems("01-x", root) == [], "a parent named for context is fine"
+
+
+def test_consistency_check_flags_another_title_and_undeclared_or_missing_ids(tmp_path):
+    from threatlab.course.check import lab_consistency_problems
+
+    root = _lab_with(
+        tmp_path, "Lab 01 — Exfiltration I", "AML.T0015; AML.T0019", ["AML.T0015", "AML.M0003"]
+    )
+    problems = "\n".join(lab_consistency_problems("01-x", root))
+    assert "does not carry the title 'Evasion'" in problems
+    assert "not in the threat-model table: AML.M0003" in problems
+    assert "not in the metadata: AML.T0019" in problems
+
+
+def test_every_generated_block_is_current_and_every_lab_is_timed():
+    """README, syllabus, instructor notes and workshop guide tables: `make readme` output."""
+    from threatlab.course.readme import readme_problems
+
+    assert readme_problems() == []
+
+
+def test_timing_table_marks_what_was_not_measured(tmp_path, monkeypatch):
+    from threatlab.course import readme
+
+    monkeypatch.setattr(
+        readme,
+        "read_timings",
+        lambda root=None: {
+            ("00-orientation", "fast", "cpu"): {
+                "seconds": "6.7",
+                "peak_mb": "700",
+                "measured": "2026-12-01",
+            }
+        },
+    )
+    table = readme.timing_table()
+    row = next(line for line in table.splitlines() if line.startswith("| 00 "))
+    assert "| 7 s | — |" in row, row
+    assert "2026-12-01 to 2026-12-01" in table
+
+
+def test_recorded_timings_merge_by_lab_mode_and_device(tmp_path):
+    from threatlab.course.readme import TIMINGS, read_timings, record_timings
+
+    (tmp_path / "course").mkdir()
+    row = {"lab": "00-x", "mode": "fast", "device": "cpu", "seconds": "5.0", "peak_mb": "600"}
+    record_timings([row | {"measured": "2026-12-01", "note": "idle"}], tmp_path)
+    record_timings([row | {"seconds": "4.0", "measured": "2026-12-02", "note": "idle"}], tmp_path)
+    record_timings([row | {"device": "cuda", "seconds": "2.0"}], tmp_path)
+    timings = read_timings(tmp_path)
+    assert timings["00-x", "fast", "cpu"]["seconds"] == "4.0" and len(timings) == 2
+    assert (tmp_path / TIMINGS).read_text(encoding="utf-8").startswith("lab,mode,device")

@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from threatlab.course import lab_ids, lab_metadata, read_notebook, student_path
-from threatlab.site import (
+from threatlab.course.site import (
     binder_link,
     build_site,
     lab_page,
@@ -62,8 +62,10 @@ def test_index_and_objectives_list_every_lab():
 
 def test_learner_site_builds_with_every_lab_and_no_solutions(learner_site):
     source, html = learner_site
-    for page in ("index", "syllabus", "objectives", "prerequisites", "workshop-guide", "glossary"):
+    for page in ("index", "syllabus", "objectives", "prerequisites", "glossary"):
         assert (html / f"{page}.html").is_file(), page
+    for page in ("workshop-guide", "instructor-notes"):  # instructors' pages: not for learners
+        assert not (html / f"{page}.html").exists(), page
     for lab in LABS:
         text = (html / "labs" / f"{lab}.html").read_text(encoding="utf-8")
         assert f"labpath=labs/{lab}/{lab}.ipynb" in text
@@ -97,3 +99,5 @@ def test_instructors_build_adds_every_solution(tmp_path):
         text = (html / "solutions" / f"{lab}.html").read_text(encoding="utf-8")
         assert re.search(r"BEGIN\s+SOLUTION|END\s+SOLUTION", text), lab
     assert "instructors" in (html / "intro.html").read_text(encoding="utf-8").lower()
+    for page in ("workshop-guide", "instructor-notes"):
+        assert (html / f"{page}.html").is_file(), page

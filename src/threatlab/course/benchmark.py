@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import os
 import subprocess
@@ -39,6 +40,30 @@ def binder_verdict(row: dict) -> str:
     return "yes" if not problems else "NO: " + "; ".join(problems)
 
 
+def bench_device() -> str:
+    """The device the notebooks pick (``THREATLAB_DEVICE``, else CUDA > MPS > CPU)."""
+    from ..device import get_device
+
+    return get_device().type
+
+
+def timing_rows(rows: list[dict], device: str) -> list[dict]:
+    """Benchmark rows as ``course/timings.csv`` records (with the date and the load at start)."""
+    today = datetime.date.today().isoformat()
+    return [
+        {
+            "lab": r["lab"],
+            "mode": r["mode"],
+            "device": device,
+            "seconds": f"{r['seconds']:.1f}",
+            "peak_mb": f"{r['peak_mb']:.0f}",
+            "measured": today,
+            "note": f"{os.cpu_count()} CPUs, load {r.get('load', float('nan')):.1f} at start",
+        }
+        for r in rows
+    ]
+
+
 def bench(labs: Sequence[str], modes: Sequence[str], out: Path) -> list[dict]:
     """Wall time and peak kernel memory of every solution in every mode; writes CSV and Markdown.
 
@@ -51,8 +76,9 @@ def bench(labs: Sequence[str], modes: Sequence[str], out: Path) -> list[dict]:
     for lab in labs:
         for mode in modes:
             print(f"bench: {lab} {mode} ...", file=sys.stderr, flush=True)
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             row = _bench_one(lab, mode, out / "runs")
-            rows.append(row | {"binder": binder_verdict(row)})
+            rows.append(row | {"binder": binder_verdict(row), "load": round(load, 1)})
     fields = ["lab", "mode", "seconds", "peak_mb", "binder"]
     with open(out / "bench.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)

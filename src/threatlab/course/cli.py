@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from .benchmark import bench, peak_child_mb
+from .benchmark import bench, bench_device, peak_child_mb, timing_rows
 from .check import course_problems
 from .execution import execute
 from .generate import generate_labs
-from .layout import lab_ids, repo_root, solution_path
+from .layout import lab_ids, repo_root, repository_slug, solution_path
 from .notebooks import read_notebook, write_notebook
-from .readme import write_readme
+from .publish import ReleaseError, build_release
+from .readme import record_timings, write_readme
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench.add_argument("--modes", default="fast,full")
     p_bench.add_argument("--out", type=Path, default=Path("build/bench"))
     p_bench.add_argument("lab", nargs="*")
+    p_bench.add_argument(
+        "--record",
+        action="store_true",
+        help="merge the results into course/timings.csv (then `make readme` updates the docs)",
+    )
+    p_release = sub.add_parser("release", help="build the learner release (no solutions)")
+    p_release.add_argument("--out", type=Path, default=Path("build/release"))
     args = parser.parse_args(argv)
     root = repo_root()
 
@@ -58,5 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = asdict(run) | {"output": str(run.output), "peak_mb": peak_child_mb()}
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     elif args.command == "bench":
-        bench(args.lab or lab_ids(root), args.modes.split(","), args.out)
+        rows = bench(args.lab or lab_ids(root), args.modes.split(","), args.out)
+        if args.record:
+            path = record_timings(timing_rows(rows, bench_device()), root)
+            write_readme(root)
+            print(f"recorded in {path.relative_to(root)}; the docs' timing tables are updated")
+    elif args.command == "release":
+        try:
+            release = build_release(args.out, root)
+        except ReleaseError as error:
+            print(f"release not built: {error}", file=sys.stderr)
+            return 1
+        print(f"learner release: {len(release.files)} files in {release.folder}")
+        print(f"push it to https://github.com/{repository_slug(root)} (see README, 'Publishing')")
     return 0

@@ -73,15 +73,17 @@ def venv_path() -> str:
 
 
 def repository_slug(root: Path | None = None) -> str:
-    """``owner/name`` of the public repository, from ``[tool.threatlab]`` in pyproject.toml."""
+    """``owner/name`` of the public learners' repository (``[tool.threatlab] learner-repository``)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     with open((root or repo_root()) / "pyproject.toml", "rb") as handle:
-        slug = tomllib.load(handle).get("tool", {}).get("threatlab", {}).get("repository", "")
+        slug = (
+            tomllib.load(handle).get("tool", {}).get("threatlab", {}).get("learner-repository", "")
+        )
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
         raise ValueError(
-            f"[tool.threatlab] repository in pyproject.toml must be 'owner/name', got {slug!r}."
+            f"[tool.threatlab] learner-repository in pyproject.toml must be 'owner/name', got {slug!r}."
         )
     return slug

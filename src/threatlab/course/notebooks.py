@@ -148,3 +148,24 @@ def with_solutions(student_nb: nbformat.NotebookNode, source_nb: nbformat.Notebo
         if meta.get("solution") and meta.get("grade_id") in answers:
             cell.source = answers[meta["grade_id"]]
     return filled
+
+
+def notebook_sections(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Markdown text under each ``## `` heading of a notebook, keyed by the lowercased heading.
+
+    A section runs to the next ``## `` (or ``# ``) heading, across cells; code cells end it.
+    """
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            current = None
+            continue
+        for line in cell.source.splitlines():
+            heading = re.match(r"^(#{1,2})\s+(.*)$", line)
+            if heading:
+                current = sections.setdefault(heading.group(2).strip().lower(), [])
+                continue
+            if current is not None:
+                current.append(line)
+    return {key: "\n".join(lines).strip() for key, lines in sections.items()}

@@ -2,8 +2,8 @@
 
 ::
 
-    python -m threatlab.site build                 # learner site  -> build/site/html
-    python -m threatlab.site build --instructors   # + executed solutions -> build/site-instructors/
+    python -m threatlab.course.site build                 # learners' site -> build/site/html
+    python -m threatlab.course.site build --instructors   # + executed solutions -> build/site-instructors/
 
 The hand-written pages live in ``course/`` (``_config.yml``, ``_toc.yml``, ``intro.md``,
 ``prerequisites.md``, ``glossary.md``, ``workshop-guide.md``, plus ``syllabus.md`` and
@@ -28,28 +28,17 @@ from pathlib import Path
 
 import nbformat
 
-from .course import (
-    binder_link,
-    execute,
-    executed_path,
-    lab_ids,
-    lab_metadata,
-    read_notebook,
-    repo_root,
-    repository_slug,
-    solution_path,
-    student_path,
-)
+from .execution import execute, executed_path
+from .layout import lab_ids, repo_root, repository_slug, solution_path, student_path
+from .notebooks import lab_metadata, notebook_sections, read_notebook
+from .publish import learner_text
+from .readme import binder_link
 
-# Hand-written pages copied from course/ into the site source, in this order.
-COURSE_PAGES = (
-    "intro.md",
-    "syllabus.md",
-    "prerequisites.md",
-    "workshop-guide.md",
-    "instructor-notes.md",
-    "glossary.md",
-)
+# Hand-written pages copied from course/ into the site source. Learners' build: through
+# publish.learner_text (instructors' blocks cut); the "Teaching" part only in the instructors' build.
+COURSE_PAGES = ("intro.md", "syllabus.md", "prerequisites.md", "glossary.md")
+TEACHING_PAGES = ("workshop-guide.md", "instructor-notes.md")
+TEACHING_CAPTION = "Teaching"
 SECTIONS = ("learning goals", "threat model")  # taken from each notebook, verbatim
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # executed solutions keep figures
 
@@ -57,27 +46,6 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # executed solutio
 def github_link(path: str, root: Path | None = None) -> str:
     """A link to a file of the repository on GitHub (the site does not host notebooks itself)."""
     return f"https://github.com/{repository_slug(root)}/blob/main/{path}"
-
-
-def notebook_sections(nb: nbformat.NotebookNode) -> dict[str, str]:
-    """Markdown text under each ``## `` heading of a notebook, keyed by the lowercased heading.
-
-    A section runs to the next ``## `` (or ``# ``) heading, across cells; code cells end it.
-    """
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            current = None
-            continue
-        for line in cell.source.splitlines():
-            heading = re.match(r"^(#{1,2})\s+(.*)$", line)
-            if heading:
-                current = sections.setdefault(heading.group(2).strip().lower(), [])
-                continue
-            if current is not None:
-                current.append(line)
-    return {key: "\n".join(lines).strip() for key, lines in sections.items()}
 
 
 def _section(sections: Mapping[str, str], name: str) -> str:
@@ -242,6 +210,9 @@ def site_source(
         shutil.rmtree(out)
     (out / "labs").mkdir(parents=True)
     for page in COURSE_PAGES:
+        text = (course / page).read_text(encoding="utf-8")
+        (out / page).write_text(text if instructors else learner_text(text), encoding="utf-8")
+    for page in TEACHING_PAGES if instructors else ():
         shutil.copyfile(course / page, out / page)
     timings = read_timings(root / "build" / "bench" / "bench.csv")
     (out / "objectives.md").write_text(objectives_page(root), encoding="utf-8")
@@ -250,6 +221,8 @@ def site_source(
         (out / "labs" / f"{lab}.md").write_text(lab_page(lab, root, timings), encoding="utf-8")
     config = yaml.safe_load((course / "_config.yml").read_text(encoding="utf-8"))
     toc = yaml.safe_load((course / "_toc.yml").read_text(encoding="utf-8"))
+    if not instructors:
+        toc["parts"] = [p for p in toc["parts"] if p.get("caption") != TEACHING_CAPTION]
     if instructors:
         config["title"] = f"{config.get('title', 'ThreatLab')} — instructors' edition"
         (out / "solutions").mkdir()
@@ -288,8 +261,8 @@ def build_site(source: Path, out: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m threatlab.site``."""
-    parser = argparse.ArgumentParser(prog="python -m threatlab.site", description=__doc__)
+    """Entry point of ``python -m threatlab.course.site``."""
+    parser = argparse.ArgumentParser(prog="python -m threatlab.course.site", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="generate the site source and build HTML")
     p_build.add_argument("--instructors", action="store_true", help="add executed solutions")
