@@ -48,7 +48,7 @@ from .checks import (
 from .worker import PROBE_SPEC
 
 STATUSES = ("graded", "tampered", "timeout", "memory", "crashed", "invalid", "missing")
-GRADER_VERSION = "4"  # part of each submission's hash: a new grader re-grades everything
+GRADER_VERSION = "5"  # part of each submission's hash: a new grader re-grades everything
 FIRST_KERNEL_UID = 61000
 MAX_FEEDBACK_BYTES = 5 * 1024 * 1024
 MAX_LOG_BYTES = 200 * 1024
