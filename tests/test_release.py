@@ -227,7 +227,9 @@ def test_learners_make_lab_hides_nbgrader_instructor_tools(tmp_path_factory, tmp
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**env.env, "JUPYTER_NO_CONFIG": "1"},
+            # An empty user config folder (no settings of this machine's user); the venv's own
+            # (sys-prefix) config is what learners get: JUPYTER_NO_CONFIG would skip it too.
+            env={**env.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")},
         )
     base = f"http://127.0.0.1:{port}"
     try:
