@@ -16,7 +16,7 @@ LAB_OPTS ?=
 help:
 	@echo "make lab     open the labs in JupyterLab (installs into $(VENV) first if needed)"
 	@echo "make test    run the whole test suite (installs first if needed)"
-	@echo "make test-grading  grading validity: correct alternatives get full marks, mistakes lose points"
+	@echo "make test-grading  every lab graded by threatlab-grade: solved = full marks, stub = 0, correct alternatives full marks, mistakes lose points"
 	@echo "make test-e2e  a real JupyterHub and Lab 01 in Chromium (installs Chromium, the hub's proxy)"
 	@echo "make labs    regenerate labs/ from solutions/ (never hand-edit labs/)"
 	@echo "make format  ruff format + canonical notebooks (no outputs)"
@@ -72,13 +72,15 @@ lab: $(STAMP)
 test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not e2e and not validity"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not e2e and not validity and not grading"
 
-# Grading validity (tests/grader/test_validity_*.py): per lab, submissions written from the
-# student's contract -- alternative-correct ones must get full marks, plausible mistakes must lose
-# points -- graded through threatlab-grade. Slower than make test (one FAST run per submission).
+# Grading through threatlab-grade, whole labs at a time (one FAST run per submission): every lab's
+# solved notebook gets full marks and its stub 0 (test_grader_every_lab), hostile Lab 01 submissions
+# are caught (test_grader_lab01), and grading validity (tests/grader/test_validity_*.py): per lab,
+# submissions written from the student's contract -- alternative-correct ones must get full marks,
+# plausible mistakes must lose points.
 test-grading: $(STAMP) system
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m validity tests/grader
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "validity or grading" tests/grader
 
 labs: $(STAMP)
 	$(BIN)/python -m threatlab.course labs

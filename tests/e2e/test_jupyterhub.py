@@ -35,11 +35,12 @@ import yaml
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from threatlab.course.readme import TIMINGS, read_timings
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "jupyterhub"
 VALUES = DEPLOY / "config.yaml"
 LOCAL_CONFIG = DEPLOY / "jupyterhub_config.py"
-NOTES = REPO / "course" / "instructor-notes.md"
 BENCH = REPO / "build" / "bench" / "bench.csv"  # written by `make bench` (not committed)
 MIB = 1024**2
 # Resident memory of a single-user Jupyter server without kernels, with margin (measured 146 MiB
@@ -61,18 +62,12 @@ def to_bytes(size: str | int) -> int:
 
 
 def measured_peaks_mib() -> dict[str, float]:
-    """Peak kernel memory per lab: the instructor notes' timing table, and build/bench if run."""
-    peaks: dict[str, float] = {}
-    lines = NOTES.read_text(encoding="utf-8").splitlines()
-    header = next(i for i, line in enumerate(lines) if "Peak memory" in line and "|" in line)
-    column = [c.strip() for c in lines[header].split("|")].index("Peak memory (CPU)")
-    for line in lines[header + 2 :]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.split("|")]
-        number = re.match(r"([\d.]+)\s*GB", cells[column])
-        if number:
-            peaks[cells[1]] = float(number[1]) * 1024
+    """Peak kernel memory per lab and mode on the CPU: course/timings.csv, and build/bench if run."""
+    peaks = {
+        f"{lab} {mode}": float(row["peak_mb"])
+        for (lab, mode, device), row in read_timings(REPO).items()
+        if device == "cpu" and row.get("peak_mb")
+    }
     if BENCH.exists():
         with open(BENCH, encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
@@ -104,7 +99,7 @@ def test_values_parse_and_have_what_the_guide_relies_on():
 
 def test_memory_sizes_hold_the_measured_kernel_peaks():
     peaks = measured_peaks_mib()
-    assert len(peaks) >= 2, f"no peak-memory table found in {NOTES}"
+    assert len(peaks) >= 2, f"no CPU peak memory recorded in {TIMINGS}"
     worst_lab, worst = max(peaks.items(), key=lambda item: item[1])
     memory = values()["singleuser"]["memory"]
     guarantee, limit = to_bytes(memory["guarantee"]) / MIB, to_bytes(memory["limit"]) / MIB

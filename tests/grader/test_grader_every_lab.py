@@ -18,7 +18,7 @@ from hostile import grade, read_grades, save, solved, stub
 
 from threatlab.course import hidden_test_lines, lab_ids, read_notebook, solution_path
 
-pytestmark = pytest.mark.notebook
+pytestmark = [pytest.mark.notebook, pytest.mark.grading]  # make test-grading
 
 
 @pytest.fixture(scope="module", params=lab_ids())

@@ -1,8 +1,7 @@
 """Hostile Lab 01 submissions, graded in one sandboxed run (``threatlab-grade --workers 2``).
 
 Lab 01 trains models in the kernel, so these are the expensive cases: a correct and a stub
-submission, an edited test cell, a notebook that shadows a library function the tests call, and
-one that hands in the course's reference FGSM (threatlab.reference, kept for Lab 08) as its own.
+submission, an edited test cell, and a notebook that shadows a library function the tests call.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import copy
 import pytest
 from hostile import cell, grade, read_grades, save, solved, stub
 
-pytestmark = pytest.mark.notebook
+pytestmark = [pytest.mark.notebook, pytest.mark.grading]  # make test-grading
 LAB = "01-evasion"
 TIMEOUT = 300  # a correct Lab 01 submission takes ~50 s on one core
 
@@ -36,13 +35,6 @@ def run(tmp_path_factory):
         "    return 0.5\n"
     )
     save(shadow, subs / "grace.ipynb")
-    copycat = stub(LAB)  # the other answers unanswered: a cheap run
-    cell(copycat, "fgsm").source = (
-        "import importlib\n\n"
-        "_reference = importlib.import_module('threatlab.' + 'reference.evasion')\n\n\n"
-        "def fgsm(model, x, y, eps):\n    return _reference.fgsm(model, x, y, eps)\n"
-    )
-    save(copycat, subs / "heidi.ipynb")
     done = grade(subs, out, "--workers", "2", "--timeout", str(TIMEOUT), lab=LAB)
     assert done.returncode == 0, done.stderr[-3000:]
     return {"grades": read_grades(out), "out": out}
@@ -70,12 +62,6 @@ def test_lab01_shadowed_library_function_is_tampered(run):
     grace = run["grades"]["grace"]
     assert grace["status"] == "tampered", grace
     assert "`accuracy` is not threatlab.accuracy" in grace["detail"]
-
-
-def test_lab01_reference_answer_is_tampered(run):
-    heidi = run["grades"]["heidi"]
-    assert heidi["status"] == "tampered", heidi
-    assert "threatlab.reference.evasion was imported" in heidi["detail"], heidi
 
 
 def test_lab01_feedback_has_no_probe_cells(run):

@@ -11,10 +11,7 @@ tests rely on:
 - the names the tests use that the lab imports or that are builtins (``torch``, ``np``,
   ``accuracy``, ``abs``, ``isinstance`` ...): still the genuine objects, not the notebook's own;
 - the assertion helpers' behaviour: ``torch.allclose``/``equal``, ``numpy.allclose``,
-  ``numpy.testing.assert_*``, ``math.isclose`` give the right answer on unequal inputs;
-- no reference answers: ``threatlab.reference`` (the course's own attacks and defenses, for the
-  later labs that build on them) was not imported, unless the lab itself imports it. Checked in
-  ``sys.modules``, so ``importlib``/``__import__`` with a computed name is caught too.
+  ``numpy.testing.assert_*``, ``math.isclose`` give the right answer on unequal inputs.
 
 Each probe prints one report tagged with a fresh random nonce; a missing or altered report is
 itself a finding. The worker removes the probe cells before feedback is generated.
@@ -31,7 +28,7 @@ import builtins
 import importlib
 import json
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import nbformat
 
@@ -39,7 +36,7 @@ MARK = "threatlab_probe"  # cell metadata key holding the probe's nonce
 MAX_FINDINGS = 10
 
 _KERNEL_CODE = r"""
-def __threatlab_probe(nonce, where, expected, forbidden):
+def __threatlab_probe(nonce, where, expected):
     import builtins, importlib, importlib.machinery, inspect, json, math, os, sys, types
     found = []
 
@@ -140,11 +137,6 @@ def __threatlab_probe(nonce, where, expected, forbidden):
             check(f"{module}.{attr} was replaced",
                   lambda m=mod, a=attr: genuine_function(getattr(m, a, None)))
 
-    for prefix in forbidden:
-        loaded = sorted(m for m in list(sys.modules) if m == prefix or m.startswith(prefix + "."))
-        if loaded:
-            note(f"{loaded[-1]} was imported: this lab grades the code you write, and {prefix} "
-                 "holds the course's reference answers for later labs")
 
     check("`assert` no longer raises AssertionError",
           lambda: raises(lambda: exec("assert 1 == 2", {})))
@@ -189,7 +181,7 @@ def __threatlab_probe(nonce, where, expected, forbidden):
     sys.stdout.flush()
 
 
-__threatlab_probe(__NONCE__, __WHERE__, __EXPECTED__, __FORBIDDEN__)
+__threatlab_probe(__NONCE__, __WHERE__, __EXPECTED__)
 del __threatlab_probe
 """
 
@@ -257,37 +249,19 @@ def expected_names(test_sources: list[str], released) -> dict[str, tuple[str, st
     return dict(sorted(expected.items()))
 
 
-REFERENCE = "threatlab.reference"
-
-
-def forbidden_modules(released) -> list[str]:
-    """Modules a submission must not load: ``threatlab.reference``, unless the lab imports it.
-
-    A lab never grades a function its own learners could import from there (Lab 01 grades PGD;
-    Lab 08 imports the reference PGD to attack a detector, and grades something else).
-    """
-    for node in _release_imports(released):
-        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
-        if any(m == REFERENCE or m.startswith(REFERENCE + ".") for m in modules):
-            return []
-    return [REFERENCE]
-
-
 def probe_spec(test_sources: list[str], released) -> dict:
     """What the probes check for one lab: written by the grader, read by the worker."""
     return {
         "names": {k: list(v) for k, v in expected_names(test_sources, released).items()},
-        "forbidden_modules": forbidden_modules(released),
     }
 
 
-def _probe_cell(where: str, expected: dict, forbidden: Sequence[str] = ()) -> nbformat.NotebookNode:
+def _probe_cell(where: str, expected: dict) -> nbformat.NotebookNode:
     nonce = f"THREATLAB-PROBE-{secrets.token_hex(16)}"
     source = (
         _KERNEL_CODE.replace("__NONCE__", repr(nonce))
         .replace("__WHERE__", repr(where))
         .replace("__EXPECTED__", repr({k: list(v) for k, v in expected.items()}))
-        .replace("__FORBIDDEN__", repr(list(forbidden)))
         .replace("__MAX__", str(MAX_FINDINGS))
     )
     cell = nbformat.v4.new_code_cell(source.strip())
@@ -302,15 +276,15 @@ def is_test_cell(cell) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-def insert_probes(nb, expected: dict, forbidden: Sequence[str] = ()) -> int:
+def insert_probes(nb, expected: dict) -> int:
     """Put a probe before every test cell and one at the end; returns how many."""
     cells = []
     for cell in nb.cells:
         if is_test_cell(cell):
             grade_id = cell.metadata["nbgrader"].get("grade_id", "a test cell")
-            cells.append(_probe_cell(f"before {grade_id}", expected, forbidden))
+            cells.append(_probe_cell(f"before {grade_id}", expected))
         cells.append(cell)
-    cells.append(_probe_cell("at the end", expected, forbidden))
+    cells.append(_probe_cell("at the end", expected))
     nb.cells = cells
     return sum(1 for c in cells if MARK in c.metadata)
 

@@ -235,7 +235,7 @@ def grade(course: Path, lab: str, student: str) -> dict:
     spec = json.loads((course / PROBE_SPEC).read_text(encoding="utf-8"))
     with_probes = read_notebook(submitted)
     names = {k: tuple(v) for k, v in spec["names"].items()}
-    probe.insert_probes(with_probes, names, spec["forbidden_modules"])
+    probe.insert_probes(with_probes, names)
     nbformat.write(with_probes, str(submitted))
     api = nbgrader_api(course, source=course / "source", release=course / "release")
     started = time.monotonic()
