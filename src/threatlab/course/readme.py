@@ -30,41 +30,54 @@ def binder_link(lab: str, root: Path | None = None) -> str:
     return f"https://mybinder.org/v2/gh/{slug}/HEAD?labpath=labs/{lab}/{lab}.ipynb"
 
 
-def _ids(meta: dict, key: str) -> str:
+def ids_cell(meta: dict, key: str) -> str:
+    """A metadata id list as one table cell (— when empty)."""
     return ", ".join(meta.get(key, [])) or "—"
+
+
+def lab_table(
+    header: list[str], row: Callable[[str, dict], list[str]], root: Path | None = None
+) -> str:
+    """A markdown table with one row per lab: ``row(lab, metadata)`` gives its cells."""
+    root = root or repo_root()
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for lab in lab_ids(root):
+        lines.append("| " + " | ".join(row(lab, lab_metadata(lab, root))) + " |")
+    return "\n".join(lines)
 
 
 def readme_table(root: Path | None = None) -> str:
     """The README's lab table, from each lab's notebook metadata."""
-    root = root or repo_root()
-    rows = [
-        "| Lab | Topic | MITRE ATLAS | OWASP | Time | Launch |",
-        "|---|---|---|---|---|---|",
-    ]
-    for lab in lab_ids(root):
-        meta = lab_metadata(lab, root)
+
+    def row(lab: str, meta: dict) -> list[str]:
         badge = f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_link(lab, root)})"
-        rows.append(
-            f"| [{lab}](labs/{lab}/{lab}.ipynb) — {meta.get('title', '')} | {meta.get('topic', '')} "
-            f"| {_ids(meta, 'atlas')} | {_ids(meta, 'owasp')} | {meta.get('minutes', '?')} min | {badge} |"
-        )
-    return "\n".join(rows)
+        return [
+            f"[{lab}](labs/{lab}/{lab}.ipynb) — {meta.get('title', '')}",
+            meta.get("topic", ""),
+            ids_cell(meta, "atlas"),
+            ids_cell(meta, "owasp"),
+            f"{meta.get('minutes', '?')} min",
+            badge,
+        ]
+
+    return lab_table(["Lab", "Topic", "MITRE ATLAS", "OWASP", "Time", "Launch"], row, root)
 
 
 def syllabus_table(root: Path | None = None) -> str:
     """The syllabus' lab table: number, title, topic, ids and learner time, from the metadata."""
-    root = root or repo_root()
-    rows = [
-        "| # | Lab | Topic | MITRE ATLAS | OWASP | Learner time |",
-        "|---|---|---|---|---|---|",
-    ]
-    for lab in lab_ids(root):
-        meta = lab_metadata(lab, root)
-        rows.append(
-            f"| {lab[:2]} | {meta.get('title', lab)} | {meta.get('topic', '')} "
-            f"| {_ids(meta, 'atlas')} | {_ids(meta, 'owasp')} | {meta.get('minutes', '?')} min |"
-        )
-    return "\n".join(rows)
+
+    def row(lab: str, meta: dict) -> list[str]:
+        return [
+            lab[:2],
+            meta.get("title", lab),
+            meta.get("topic", ""),
+            ids_cell(meta, "atlas"),
+            ids_cell(meta, "owasp"),
+            f"{meta.get('minutes', '?')} min",
+        ]
+
+    header = ["#", "Lab", "Topic", "MITRE ATLAS", "OWASP", "Learner time"]
+    return lab_table(header, row, root)
 
 
 def id_names(root: Path | None = None) -> str:

@@ -32,7 +32,7 @@ from .execution import execute, executed_path
 from .layout import lab_ids, repo_root, repository_slug, solution_path, student_path
 from .notebooks import lab_metadata, notebook_sections, read_notebook
 from .publish import learner_text
-from .readme import binder_link
+from .readme import binder_link, ids_cell, lab_table
 
 # Hand-written pages copied from course/ into the site source. Learners' build: through
 # publish.learner_text (instructors' blocks cut); the "Teaching" part only in the instructors' build.
@@ -140,16 +140,19 @@ def labs_index_page(root: Path | None = None, timings: Mapping | None = None) ->
         "`make lab`. Times are learner work time; the notebooks themselves run in under a minute "
         "in FAST mode on 2 CPU cores.",
         "",
-        "| Lab | Topic | MITRE ATLAS | OWASP | Time | Launch |",
-        "|---|---|---|---|---|---|",
     ]
-    for lab in lab_ids(root):
-        meta = lab_metadata(lab, root)
-        lines.append(
-            f"| [{lab[:2]} {meta.get('title', lab)}]({lab}.md) | {meta.get('topic', '')} "
-            f"| {', '.join(meta.get('atlas', [])) or '—'} | {', '.join(meta.get('owasp', [])) or '—'} "
-            f"| {meta.get('minutes', '?')} min | [Binder]({binder_link(lab, root)}) |"
-        )
+
+    def row(lab: str, meta: dict) -> list[str]:
+        return [
+            f"[{lab[:2]} {meta.get('title', lab)}]({lab}.md)",
+            meta.get("topic", ""),
+            ids_cell(meta, "atlas"),
+            ids_cell(meta, "owasp"),
+            f"{meta.get('minutes', '?')} min",
+            f"[Binder]({binder_link(lab, root)})",
+        ]
+
+    lines.append(lab_table(["Lab", "Topic", "MITRE ATLAS", "OWASP", "Time", "Launch"], row, root))
     return "\n".join(lines) + "\n"
 
 
