@@ -19,8 +19,11 @@ attacker's setting was recalibrated on seeds 3 and 4 (published model 4 FAST epo
 epoch, batch 32): 20% poisoned at lr 5e-4 gave 0.867 / 0.986 (not robust); 10% at lr 1e-3 gave 0.999
 / 0.993 but a clean-accuracy gap of +0.011 on seed 4; 20% at lr 1e-3 (chosen) gave 0.997 / 0.988,
 gaps +0.006 / +0.004, published-model trigger success 0.006 / 0.004. The bands below are asserted on
-seeds 0 and 1, which were not used for that choice. The registry's accuracy gate is one-sided (at
-most 1 point below the pinned model): fine-tuning is extra training and often gains a little.
+seeds 0 and 1, which were not used for that choice. The registry's accuracy gate is one-sided: at
+most 2 points below the pinned model (on 1,000 test images one point is 10 images, and 20% poisoning
+at lr 1e-3 cost up to 0.008 on the seeds seen so far; a 1-point gate would sit at the noise).
+Unseen seeds 101 / 202 (FAST, measured after the choice): gap -0.003 / -0.008, trigger success
+0.976 / 0.998, published-model trigger success 0.006 / 0.001.
 
 Identical on every seed: the payload ran under pickle.load and torch.load(weights_only=False), not
 under the default torch.load (UnpicklingError naming exec) or safetensors (SafetensorError); scanner
@@ -125,12 +128,12 @@ def test_verification_names_exactly_the_altered_files_and_catches_every_byte(met
 def test_swapped_backdoor_passes_the_accuracy_gate_but_not_the_hash(metrics):
     # Gu, Dolan-Gavitt & Garg 2017 (BadNets, "the ML model supply chain"): a backdoored model keeps
     # the clean accuracy of the original, so accuracy checks cannot see it. Here the attacker's
-    # one-epoch fine-tune with ART's BadNets pattern loses at most 0.01 clean accuracy (and gains at
-    # most 0.02: it is extra training), sends >= 90% of triggered non-target images to class 0, and
+    # one-epoch fine-tune with ART's BadNets pattern stays within 0.02 clean accuracy of the published
+    # model either way (the gate: at most 2 points lost), sends >= 90% of triggered non-target images to class 0, and
     # only the pinned hash catches it.
     assert metrics["published_accuracy"] >= 0.93, "the published model must be accurate"
-    assert -0.01 <= metrics["accuracy_gap"] <= 0.02, (
-        f"clean accuracy gap {metrics['accuracy_gap']:+.3f} outside [-0.01, +0.02]"
+    assert abs(metrics["accuracy_gap"]) <= 0.02, (
+        f"clean accuracy gap {metrics['accuracy_gap']:+.3f} outside [-0.02, +0.02]"
     )
     assert metrics["swap_passes_accuracy_gate"] is True
     assert metrics["swapped_asr"] >= 0.9, f"trigger success {metrics['swapped_asr']:.3f} < 0.9"
