@@ -11,21 +11,28 @@ Safety: this module only reads the metrics. The malicious files exist only insid
 temp scratch folder, are read as bytes by the scanner, and are loaded only by the child process
 of threatlab.artifacts.demonstrate_loaders; the notebook deletes the folder at the end.
 
-Calibration (FAST: 4 epochs for the published model, batch 32; the attacker fine-tunes 1 epoch at
-lr 5e-4 on 10% triggered data; torch 2.13 CPU, 2 cores), seeds 0 / 1 / 2, then mean (sample sd):
-published clean accuracy 0.956 / 0.951 / 0.947, 0.951 (0.005); swapped model 0.958 / 0.955 / 0.944,
-gap +0.002 / +0.004 / -0.003, +0.001 (0.004); trigger success on the swapped model 0.942 / 0.986 /
-0.992, 0.973 (0.027), on the published model 0.003 / 0.001 / 0.012. Identical on every seed: the
-payload ran under pickle.load and torch.load(weights_only=False), not under the default torch.load
-(UnpicklingError naming exec) or safetensors (SafetensorError); scanner deny-list 8/9 malicious
-flagged (missed only the nested zlib-compressed pickle), allow-list 9/9, both 4/4 clean passed;
-605/605 one-byte changes caught (manifest 395, signature 64, config 89, model sample 57) and the two
-altered files named exactly; the swap flagged by its hash on every seed.
-FAST wall time (python -m threatlab.course run): 140 s / 230 s / 543 s, measured while other jobs
-kept the 2-core machine at load average 5-16; the 4-epoch training of the published model is
-111 / 174 / 406 s of it (Lab 02's notes give 1.5-2 s for the same training on 2 idle cores), the
-loader demonstration's child process 5.6-17 s, 605 verifications 1.7-8 s, scanning 13 files
-7-15 ms, the attacker's fine-tune 6.5-58 s.
+Backdoor: IBM's Adversarial Robustness Toolbox (ART 1.20), PoisoningAttackBackdoor with
+add_pattern_bd (four white pixels two pixels from the bottom-right corner), not Lab 02's 3x3 square.
+With Lab 02's square, 10% poisoned fine-tuning data and lr 5e-4 gave trigger success 0.942 / 0.986 /
+0.992 (seeds 0 / 1 / 2); with ART's sparser pattern the same setting gave 0.678 (seed 3), so the
+attacker's setting was recalibrated on seeds 3 and 4 (published model 4 FAST epochs; fine-tune one
+epoch, batch 32): 20% poisoned at lr 5e-4 gave 0.867 / 0.986 (not robust); 10% at lr 1e-3 gave 0.999
+/ 0.993 but a clean-accuracy gap of +0.011 on seed 4; 20% at lr 1e-3 (chosen) gave 0.997 / 0.988,
+gaps +0.006 / +0.004, published-model trigger success 0.006 / 0.004. The bands below are asserted on
+seeds 0 and 1, which were not used for that choice. The registry's accuracy gate is one-sided: at
+most 2 points below the pinned model (on 1,000 test images one point is 10 images, and 20% poisoning
+at lr 1e-3 cost up to 0.008 on the seeds seen so far; a 1-point gate would sit at the noise).
+Unseen seeds 101 / 202 (FAST, measured after the choice): gap -0.003 / -0.008, trigger success
+0.976 / 0.998, published-model trigger success 0.006 / 0.001.
+
+Identical on every seed: the payload ran under pickle.load and torch.load(weights_only=False), not
+under the default torch.load (UnpicklingError naming exec) or safetensors (SafetensorError); scanner
+deny-list 8/9 malicious flagged (missed only the nested zlib-compressed pickle), allow-list 9/9, both
+4/4 clean passed; every one-byte change caught (manifest, signature, config, model sample) and the
+two altered files named exactly; the swap flagged by its hash on every seed.
+FAST wall time (python -m threatlab.course run, before ART): 140 s / 230 s / 543 s, measured while
+other jobs kept the 2-core machine at load average 5-16 (37 s on 2 idle CPUs, course/timings.csv);
+the 4-epoch training of the published model is most of it.
 """
 
 from __future__ import annotations
@@ -121,12 +128,12 @@ def test_verification_names_exactly_the_altered_files_and_catches_every_byte(met
 def test_swapped_backdoor_passes_the_accuracy_gate_but_not_the_hash(metrics):
     # Gu, Dolan-Gavitt & Garg 2017 (BadNets, "the ML model supply chain"): a backdoored model keeps
     # the clean accuracy of the original, so accuracy checks cannot see it. Here the attacker's
-    # one-epoch fine-tune with Lab 02's trigger stays within 0.01 clean accuracy of the published
-    # model, sends >= 90% of triggered non-target images to class 0, and only the pinned hash
-    # catches it.
+    # one-epoch fine-tune with ART's BadNets pattern stays within 0.02 clean accuracy of the published
+    # model either way (the gate: at most 2 points lost), sends >= 90% of triggered non-target images to class 0, and
+    # only the pinned hash catches it.
     assert metrics["published_accuracy"] >= 0.93, "the published model must be accurate"
-    assert abs(metrics["accuracy_gap"]) <= 0.01, (
-        f"clean accuracy gap {metrics['accuracy_gap']:+.3f}"
+    assert abs(metrics["accuracy_gap"]) <= 0.02, (
+        f"clean accuracy gap {metrics['accuracy_gap']:+.3f} outside [-0.02, +0.02]"
     )
     assert metrics["swap_passes_accuracy_gate"] is True
     assert metrics["swapped_asr"] >= 0.9, f"trigger success {metrics['swapped_asr']:.3f} < 0.9"
