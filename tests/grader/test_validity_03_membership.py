@@ -235,7 +235,7 @@ CORRECT = Variant(
 VARIANTS = [
     CORRECT,
     Variant(
-        "loss-not-score, per-candidate-sd, fixed-noise",
+        "loss-sd-noise",
         {
             "membership_scores": answer(
                 """
@@ -318,7 +318,7 @@ VARIANTS = [
         "target epsilon",
     ),
     Variant(
-        "strict-threshold, untied-roc, sd-terms-dropped",
+        "ties-and-sd-terms",
         {
             "membership_advantage": answer(
                 """
@@ -366,7 +366,7 @@ VARIANTS = [
         "scores do not enter together; drops the -log(sd) terms of the log-densities",
     ),
     Variant(
-        "naive-logit, interpolated-tpr",
+        "naive-logit-interpolated-tpr",
         {
             "logit_confidence": answer(
                 """
