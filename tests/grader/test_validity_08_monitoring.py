@@ -110,7 +110,7 @@ CORRECT = Variant(
             '''
         ),
         "monitor_clients": answer(
-            '''
+            """
             def monitor_clients(api, reference, embed, *, max_queries, alpha=0.01, window=200,
                                 min_queries=20):
                 counts = api.queries_by_client()
@@ -131,7 +131,7 @@ CORRECT = Variant(
                         "distribution_alert": p < alpha,
                     }
                 return report
-            '''
+            """
         ),
     },
     why=(
