@@ -166,7 +166,11 @@ def test_sanity_checks_catch_gradient_masking(metrics):
         f"only {metrics['masked_red_flags']} red flags for the saturated-logits model"
     )
     assert metrics["masked_pgd_accuracy_large_eps"] >= 0.5, "masking should survive eps 0.5"
+    # The transfer examples come from the attacker's own, separately trained SmallCNN (another
+    # seed, fewer epochs), never from the masked model's inner network.
     assert (
         metrics["masked_transfer_accuracy_at_train_eps"]
-        <= metrics["masked_pgd_accuracy_at_train_eps"] - 0.3
-    ), "transfer from the undefended surrogate should beat white-box PGD on the masked model"
+        <= metrics["masked_pgd_accuracy_at_train_eps"] - 0.2
+    ), (
+        "transfer from the separately trained surrogate should beat white-box PGD on the masked model"
+    )
