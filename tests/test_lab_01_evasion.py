@@ -12,6 +12,12 @@ training eps 0.15, undefended -> adversarially trained: 0.27 -> 0.82 / 0.23 -> 0
 over seeds 0-3); adversarially trained clean 0.970 / 0.967; more steps + restarts 0.813 <= 0.820 /
 0.767 <= 0.770; no curve ever rose with eps, and PGD never scored above FGSM. On an H100 (torch 2.11,
 CUDA) seeds 0 / 1 gave clean 0.959 / 0.951, PGD at eps 0.2 0.043 / 0.037, gain 0.53 / 0.54.
+
+Transfer examples now come from the attacker's own SmallCNN (seed SEED + 1, 3 epochs), not from the
+model the masked one wraps. Unseen seed 101 (FAST, CPU): surrogate clean 0.942; transfer leaves the
+masked model at 0.487 against 0.943 under white-box PGD (band: at least 0.2 lower); clean 0.957,
+PGD at eps 0.2 0.020, gain 0.183 -> 0.717, restarts 0.717, large eps 0.000, red flags 0 / 2.
+The new surrogate band was not yet re-run on seeds 0 / 1.
 """
 
 from __future__ import annotations
@@ -166,7 +172,11 @@ def test_sanity_checks_catch_gradient_masking(metrics):
         f"only {metrics['masked_red_flags']} red flags for the saturated-logits model"
     )
     assert metrics["masked_pgd_accuracy_large_eps"] >= 0.5, "masking should survive eps 0.5"
+    # The transfer examples come from the attacker's own, separately trained SmallCNN (another
+    # seed, fewer epochs), never from the masked model's inner network.
     assert (
         metrics["masked_transfer_accuracy_at_train_eps"]
-        <= metrics["masked_pgd_accuracy_at_train_eps"] - 0.3
-    ), "transfer from the undefended surrogate should beat white-box PGD on the masked model"
+        <= metrics["masked_pgd_accuracy_at_train_eps"] - 0.2
+    ), (
+        "transfer from the separately trained surrogate should beat white-box PGD on the masked model"
+    )
