@@ -100,3 +100,47 @@ def test_the_dfd_renders_where_graphviz_is_installed(metrics):
     if shutil.which("dot") is None:
         pytest.skip("Graphviz dot is not installed here")
     assert metrics["dfd_rendered"] is True
+
+
+def _hidden_literal(grade_id: str, name: str):
+    """The value of the literal ``name = {...}`` in a hidden test of the solution notebook."""
+    import ast
+
+    from threatlab.course import read_notebook, solution_path
+
+    cell = next(
+        c
+        for c in read_notebook(solution_path(LAB)).cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+    for node in ast.walk(ast.parse(cell.source)):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{grade_id} assigns no {name}")
+
+
+def test_the_mitigation_map_is_the_labs_metadata():
+    # Task 4c accepts every lab that demonstrates a mitigation: the hidden map must credit exactly
+    # the labs whose metadata (and threat-model table) list that mitigation, no more, no fewer.
+    from threatlab.course import lab_ids
+    from threatlab.course.notebooks import lab_metadata
+
+    expected: dict[str, set[str]] = {}
+    for lab in lab_ids():
+        if lab == LAB:
+            continue
+        for ident in lab_metadata(lab).get("atlas", []):
+            if ident.startswith("AML.M"):
+                expected.setdefault(ident, set()).add(lab)
+    assert _hidden_literal("test_top_mitigations", "demonstrated") == expected
+
+
+def test_every_threat_mitigation_can_be_linked_to_a_lab():
+    # A learner may fund any mitigation of a top-five risk: each needs a lab that demonstrates it.
+    from threatlab.threatmodel import ml_threats
+
+    demonstrated = _hidden_literal("test_top_mitigations", "demonstrated")
+    offered = {m for t in ml_threats().values() for m in t.atlas_mitigations}
+    assert offered <= set(demonstrated), sorted(offered - set(demonstrated))
