@@ -36,7 +36,7 @@ from threatlab.course import (
 )
 from threatlab.files import atomic_write_text
 
-from . import probe, sandbox
+from . import probe, sandbox, similarity
 from .checks import (
     STUDENT_ID,
     NotThisLab,
@@ -455,6 +455,32 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def similarity_report(out: Path, lab: str, subs: list[Submission], rows: list[dict]) -> str:
+    """``OUT/similarity.csv`` over every graded submission's answer cells (sources only, nothing
+    runs) and the summary's section on it. Flags only: no result or score changes."""
+    try:
+        import copydetect  # noqa: F401 - the instructors' install (make install: the dev extra)
+    except ImportError:
+        return "\nsimilarity report skipped: copydetect is not installed (pip install copydetect)"
+    graded = {r["student_id"] for r in rows if r.get("status") not in ("invalid", "missing", None)}
+    sources = {}
+    for sub in subs:
+        if sub.student_id not in graded or sub.problem or sub.notebook is None:
+            continue
+        try:
+            if sub.notebook.stat().st_size > MAX_SUBMISSION_BYTES:
+                continue
+            sources[sub.key] = similarity.answer_cells(read_notebook(sub.notebook))
+        except Exception:  # noqa: BLE001,S112 - changed or unreadable since grading: not compared
+            continue
+    root = repo_root()
+    released = similarity.answer_cells(read_notebook(student_path(lab, root)))
+    published = similarity.answer_cells(read_notebook(solution_path(lab, root)))
+    matches = similarity.compare(sources, released, published)
+    similarity.write_report(out, matches)
+    return similarity.summary(matches, len(sources))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``threatlab-grade``."""
     parser = argparse.ArgumentParser(prog="threatlab-grade", description=__doc__.split("\n")[0])
@@ -533,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = write_grades(out, args.lab)
     write_answers(out, args.lab, rows)
     print(summary(rows))
+    print(similarity_report(out, args.lab, subs, rows))
     print(f"grades: {out / 'grades.csv'}")
     return 0
 
