@@ -152,3 +152,29 @@ def test_nbgrader_export_and_a_regrade_that_keeps_manual_grades(graded):
     assert found["alice"]["cells"][TEST] == (2.0, None, False)
     assert found["mallory"]["cells"][WRITTEN] == (None, None, True)  # the answer changed
     assert found["bob"]["cells"][TEST] == (0.0, None, False)
+
+
+@pytest.mark.parametrize("status", ["timeout", "crashed"])
+def test_a_submission_that_did_not_finish_is_flagged_and_its_answer_waits(tmp_path, status):
+    """No execution needed: a stored result without scores, written as the parent writes it."""
+    from threatlab.grader.gradebook import fill
+
+    nb = solved()
+    cell(nb, WRITTEN).source = "My written answer."
+    cell(nb, ANSWER).outputs = []
+    notebook = save(nb, tmp_path / "carol.ipynb")
+    course = make_course(tmp_path / "course")
+    out = tmp_path / "out"
+    out.mkdir()
+    row = {"student_id": "carol", "lab": LAB, "status": status, "detail": "killed after 60 s"}
+    assert fill(course, out, LAB, [row], {"carol": (notebook, None)}) == (1, 0)
+    assert fill(course, out, LAB, [row], {"carol": (notebook, None)}) == (0, 1)  # unchanged
+    carol = grades(course)["carol"]
+    assert carol["cells"][TEST] == (0.0, None, False)
+    assert carol["cells"][WRITTEN] == (None, None, True)
+    assert carol["flagged"] and carol["comments"] == [
+        f"threatlab-grade: {status}. killed after 60 s"
+    ]
+    copy = read_notebook(course / "autograded" / "carol" / LAB / f"{LAB}.ipynb")
+    assert all(not c.get("outputs") for c in copy.cells if c.cell_type == "code")
+    assert cell(copy, WRITTEN).source == "My written answer."
