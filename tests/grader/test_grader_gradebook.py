@@ -178,3 +178,32 @@ def test_a_submission_that_did_not_finish_is_flagged_and_its_answer_waits(tmp_pa
     copy = read_notebook(course / "autograded" / "carol" / LAB / f"{LAB}.ipynb")
     assert all(not c.get("outputs") for c in copy.cells if c.cell_type == "code")
     assert cell(copy, WRITTEN).source == "My written answer."
+
+
+def test_grading_the_courses_own_submitted_folder_in_place(tmp_path):
+    """``threatlab-grade LAB submitted --course .`` from course/: nbgrader collect's files are
+    neither copied onto themselves nor rewritten; a changed answer loses its manual grade."""
+    from threatlab.grader.gradebook import fill
+
+    course = make_course(tmp_path / "course")
+    folder = course / "submitted" / "dan" / LAB
+    nb = solved()
+    cell(nb, WRITTEN).source = "First answer."
+    notebook = save(nb, folder / f"{LAB}.ipynb")
+    (folder / "timestamp.txt").write_text("2026-11-26 14:03:00.123456 UTC\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    row = {"student_id": "dan", "lab": LAB, "status": "timeout", "hash": "1"}
+    stamp = "2026-11-26T14:03:00.123456+00:00"
+    assert fill(course, out, LAB, [row], {"dan": (notebook, stamp)}) == (1, 0)
+    assert (folder / "timestamp.txt").read_text(encoding="utf-8").endswith("UTC\n")
+    assert grades(course)["dan"]["timestamp"].isoformat() == "2026-11-26T14:03:00.123456"
+    give_manual_grade(course, "dan", 1.0)
+    row |= {"hash": "2"}  # re-graded, same notebook: the grade stays
+    assert fill(course, out, LAB, [row], {"dan": (notebook, stamp)}) == (1, 0)
+    assert grades(course)["dan"]["cells"][WRITTEN] == (None, 1.0, False)
+    cell(nb, WRITTEN).source = "Second answer."  # collected again, in place
+    save(nb, notebook)
+    row |= {"hash": "3"}
+    assert fill(course, out, LAB, [row], {"dan": (notebook, stamp)}) == (1, 0)
+    assert grades(course)["dan"]["cells"][WRITTEN] == (None, None, True)

@@ -51,6 +51,7 @@ from .worker import PROBE_SPEC
 STATUSES = ("graded", "tampered", "timeout", "memory", "crashed", "invalid", "missing")
 GRADER_VERSION = "6"  # part of each submission's hash: a new grader re-grades everything
 FIRST_KERNEL_UID = 61000
+NBGRADER_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC$")
 MAX_FEEDBACK_BYTES = 5 * 1024 * 1024
 MAX_LOG_BYTES = 200 * 1024
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
@@ -118,11 +119,20 @@ def read_timestamp(path: Path | None) -> tuple[str | None, str | None]:
     """(ISO timestamp, None) or (None, why it was ignored)."""
     if path is None:
         return None, None
+    text = ""
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip()[:100]
         return datetime.datetime.fromisoformat(text).isoformat(), None
     except (OSError, ValueError):
-        return None, f"timestamp.txt ignored (not an ISO 8601 time: {text[:40]!r})"
+        pass
+    match = NBGRADER_STAMP.match(text)  # nbgrader's exchange: "2026-11-26 14:03:00.123456 UTC"
+    if match:
+        try:
+            stamp = datetime.datetime.fromisoformat(match.group(1))
+            return stamp.replace(tzinfo=datetime.timezone.utc).isoformat(), None
+        except ValueError:
+            pass
+    return None, f"timestamp.txt ignored (not an ISO 8601 time: {text[:40]!r})"
 
 
 def submission_hash(sub: Submission, lab: str, limits: sandbox.Limits) -> str:

@@ -30,7 +30,7 @@ from threatlab.files import atomic_write_text
 
 from .checks import _nbgrader
 
-STATE = "gradebook.json"  # in OUT: {course root: {lab: {student: digest of the result written}}}
+STATE = "gradebook.json"  # in OUT: {course root: {lab: {student: what was written}}}
 NOT_GRADED = ("invalid", "missing")
 MAX_COMMENT = 1000
 
@@ -141,23 +141,37 @@ def record(
     notebook: Path,
     timestamp: str | None,
     autograded: Path | None,
-) -> None:
-    """Write one submission into the course: its files, then its grades and comments."""
+    previous: dict | None = None,
+) -> dict:
+    """Write one submission into the course: its files, then its grades and comments.
+
+    ``previous`` is what the last call returned for this student and course (None: compare with
+    the course's copy of the submission, if any). Returns what to pass next time.
+    """
     from nbgrader.api import MissingEntry
 
     student = result["student_id"]
     submitted = course.path("submitted", student, lab) / f"{lab}.ipynb"
-    before = submitted.read_bytes() if submitted.is_file() else None
-    old_sources = _sources(submitted)
-    submitted.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(notebook, submitted)
-    unchanged = before == submitted.read_bytes()
-    new_sources = _sources(submitted)
-    stamp_file = submitted.parent / "timestamp.txt"
-    if timestamp:
-        stamp_file.write_text(timestamp, encoding="utf-8")
-    elif stamp_file.is_file():
-        stamp_file.unlink()
+    new_bytes = notebook.read_bytes()
+    new_sources = _sources(notebook)
+    if previous is not None:  # what this grader last wrote for the student
+        unchanged = previous.get("sha256") == hashlib.sha256(new_bytes).hexdigest()
+        old_sources = previous.get("sources", {})
+    else:
+        in_place = submitted.exists() and submitted.resolve() == notebook.resolve()
+        unchanged = in_place or (submitted.is_file() and submitted.read_bytes() == new_bytes)
+        old_sources = new_sources if in_place else _sources(submitted)
+        old_sources = {k: _hash(v) for k, v in old_sources.items()}
+    new_keys = {k: _hash(v) for k, v in new_sources.items()}
+    if not (submitted.exists() and submitted.resolve() == notebook.resolve()):
+        # graded from elsewhere (an LMS export): the course gets its copy, nbgrader's layout
+        submitted.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(notebook, submitted)
+        stamp_file = submitted.parent / "timestamp.txt"
+        if timestamp:
+            stamp_file.write_text(timestamp, encoding="utf-8")
+        elif stamp_file.is_file():
+            stamp_file.unlink()
     graded_copy = course.path("autograded", student, lab) / f"{lab}.ipynb"
     graded_copy.parent.mkdir(parents=True, exist_ok=True)
     if autograded is not None and autograded.is_file():
@@ -188,7 +202,7 @@ def record(
                 )
                 if manual:
                     grade.auto_score = None
-                    same = new_sources.get(grade.name) == old_sources.get(grade.name)
+                    same = new_keys.get(grade.name) == old_sources.get(grade.name)
                     if not (same and grade.name in old_sources):
                         grade.manual_score = None
                     grade.needs_manual_grade = grade.manual_score is None
@@ -206,6 +220,11 @@ def record(
                 first_comment = False
             nb.flagged = status != "graded"
         gradebook.db.commit()
+    return {"sha256": hashlib.sha256(new_bytes).hexdigest(), "sources": new_keys}
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
 def _digest(result: dict) -> str:
@@ -237,7 +256,7 @@ def fill(
         for r in rows
         if r.get("status") not in NOT_GRADED
         and r.get("student_id") in notebooks
-        and done.get(r["student_id"]) != _digest(r)
+        and (done.get(r["student_id"]) or {}).get("result") != _digest(r)
     ]
     if todo:
         with tempfile.TemporaryDirectory(prefix="threatlab-gradebook-") as work:
@@ -245,7 +264,8 @@ def fill(
         for row in todo:
             notebook, stamp = notebooks[row["student_id"]]
             autograded = out / "autograded" / row["student_id"] / f"{lab}.ipynb"
-            record(course, lab, row, notebook, stamp, autograded)
-            done[row["student_id"]] = _digest(row)
+            previous = done.get(row["student_id"])
+            written = record(course, lab, row, notebook, stamp, autograded, previous)
+            done[row["student_id"]] = {"result": _digest(row), **written}
             atomic_write_text(state_path, json.dumps(state, indent=1))
     return len(todo), len(rows) - len(todo)
