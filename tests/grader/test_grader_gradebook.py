@@ -9,7 +9,10 @@ unchanged answer and drops the one of a changed answer.
 from __future__ import annotations
 
 import csv
+import html
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +20,7 @@ from pathlib import Path
 import pytest
 from hostile import ANSWER, LAB, TEST, cell, grade, make_course, save, solved, stub
 
-from threatlab.course import read_notebook
+from threatlab.course import hidden_test_lines, read_notebook, solution_path
 from threatlab.grader import probe
 
 pytestmark = pytest.mark.notebook
@@ -49,6 +52,15 @@ def grades(course: Path) -> dict[str, dict[str, tuple]]:
                 "score": submission.score,
             }
     return found
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """nbgrader's own command line, run in the course folder as an instructor runs it."""
+    command = [str(Path(sys.executable).parent / "nbgrader"), *args]
+    environ = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(
+        command, cwd=course, capture_output=True, text=True, timeout=300, env=environ, check=False
+    )
 
 
 def give_manual_grade(course: Path, student: str, score: float) -> None:
@@ -118,14 +130,7 @@ def test_nbgrader_export_and_a_regrade_that_keeps_manual_grades(graded):
     course, subs, out = graded["course"], graded["subs"], graded["out"]
     give_manual_grade(course, "alice", 1.0)
     give_manual_grade(course, "mallory", 0.5)
-    export = subprocess.run(
-        [str(Path(sys.executable).parent / "nbgrader"), "export"],
-        cwd=course,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    export = nbgrader(course, "export")
     assert export.returncode == 0, export.stderr[-3000:]
     with open(course / "grades.csv", encoding="utf-8") as handle:
         rows = {r["student_id"]: r for r in csv.DictReader(handle) if r["assignment"] == LAB}
@@ -136,6 +141,14 @@ def test_nbgrader_export_and_a_regrade_that_keeps_manual_grades(graded):
     }
     assert {float(r["max_score"]) for r in rows.values()} == {3.0}
     assert rows["alice"]["timestamp"].startswith("2026-11-30 16:45:00")
+    feedback = nbgrader(course, "generate_feedback", LAB)
+    assert feedback.returncode == 0, feedback.stderr[-3000:]
+    page = (course / "feedback" / "alice" / LAB / f"{LAB}.html").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    hidden = [line.strip() for line in hidden_test_lines(read_notebook(solution_path(LAB)))]
+    assert "BEGIN HIDDEN TESTS" not in text
+    assert not [line for line in hidden if len(line) > 25 and line in text]
+    assert "3.0 / 3.0" in text or "3 / 3" in text  # the manual grade is in the feedback
 
     # re-grade: alice's result is deleted (re-graded, same notebook); mallory changes her answer
     (out / "results" / "alice.json").unlink()
