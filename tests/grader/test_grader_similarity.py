@@ -118,6 +118,10 @@ def test_normalisation_removes_what_a_copier_changes_cheaply():
     assert similarity.normalise(ORIGINAL) == similarity.normalise(DISGUISED)
     assert similarity.normalise(ORIGINAL) != similarity.normalise(INDEPENDENT["numpy"])
     assert "argmax" in similarity.normalise(ORIGINAL)  # names the cell does not bind stay
+    handler = "try:\n    f()\nexcept ValueError as {}:\n    raise TypeError() from {}\n"
+    assert similarity.normalise(handler.format("e", "e")) == similarity.normalise(
+        handler.format("error", "error")
+    )
     assert similarity.normalise("x = 1 +  # not python\n\n  y") == "x = 1 +\ny"  # no AST: lines
 
 
@@ -143,7 +147,9 @@ def test_planted_copies_are_found_and_independent_answers_are_not():
     assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
     assert all(m.cells == [(ANSWER, pytest.approx(m.score))] for m in matches)
     # the independent answers are well below the threshold, against each other and the solution
-    everything = similarity.compare(students, released_cells(), published(), threshold=0.0)
+    everything = similarity.compare(
+        students, released_cells(), published(), threshold=0.0, prefilter=0.0
+    )
     independent = [
         m.score
         for m in everything

@@ -29,6 +29,7 @@ NOISE = 25  # k-gram length in characters of normalised source (copydetect's def
 WINDOW = 4  # winnowing window: a shared run of NOISE + WINDOW - 1 characters is always seen
 PAIR_THRESHOLD = 0.9  # pair score at and above which a pair is reported (see README: measured)
 CELL_THRESHOLD = 0.9  # a cell is named as involved at and above this score
+PREFILTER = 0.5  # share of fingerprints a pair must have in common to be compared in full
 MIN_CHARS = 120  # cells shorter than this (normalised, stub removed) are too generic to compare
 FIELDS = ("kind", "student_a", "student_b", "score", "compared_chars", "cells")
 PLACEHOLDER = "v"
@@ -76,6 +77,11 @@ class _Normalise(ast.NodeTransformer):
         if node.id in self.bound:
             node.id = PLACEHOLDER
         return node
+
+    def visit_ExceptHandler(self, node):
+        if node.name in self.bound:
+            node.name = PLACEHOLDER
+        return self.generic_visit(node)
 
     def visit_arg(self, node):
         node.arg = PLACEHOLDER
@@ -160,6 +166,14 @@ def _cell_score(a: _Doc, b: _Doc) -> tuple[float, float]:
     return float(share_a + share_b) / 2, min(a.chars, b.chars)
 
 
+def _may_match(a: dict[str, set], b: dict[str, set], common: list[str], share: float) -> bool:
+    """A cheap bound: a near-identical pair shares most fingerprints of its smaller side. Most
+    pairs of independent work share few, and skip copydetect's slower comparison."""
+    shared = sum(len(a[gid] & b[gid]) for gid in common)
+    smaller = sum(min(len(a[gid]), len(b[gid])) for gid in common)
+    return smaller > 0 and shared >= share * smaller
+
+
 @dataclass
 class Match:
     """One reported pair: two students, or a student and the published solution."""
@@ -197,6 +211,7 @@ def compare(
     released: dict[str, str],
     solution: dict[str, str] | None = None,
     threshold: float = PAIR_THRESHOLD,
+    prefilter: float = PREFILTER,
 ) -> list[Match]:
     """Pairs of submissions (and submissions against ``solution``) scoring ``threshold`` or more.
 
@@ -228,9 +243,13 @@ def compare(
     pairs = list(itertools.combinations(students, 2))
     if solution:
         pairs += [(s, SOLUTION) for s in students]
+    prints = {
+        student: {gid: doc.fingerprint.hashes for gid, doc in cells.items()}
+        for student, cells in docs.items()
+    }
     for a, b in pairs:
         common = sorted(set(docs[a]) & set(docs[b]))
-        if not common:
+        if not common or not _may_match(prints[a], prints[b], common, prefilter):
             continue
         scored = [(gid, *_cell_score(docs[a][gid], docs[b][gid])) for gid in common]
         weight = sum(chars for _, _, chars in scored)
