@@ -121,6 +121,10 @@ def test_course_folders_hold_the_submission_and_a_sanitised_autograded_copy(grad
         assert submitted.is_file()
         assert not [c for c in autograded.cells if probe.MARK in c.get("metadata", {})]
         assert cell(autograded, ANSWER).source == cell(read_notebook(submitted), ANSWER).source
+        # the instructor's test cell, hidden tests included (OUT's copy has none of them)
+        assert "BEGIN HIDDEN TESTS" in cell(autograded, TEST).source
+        kept = read_notebook(graded["out"] / "autograded" / student / f"{LAB}.ipynb")
+        assert "HIDDEN TESTS" not in cell(kept, TEST).source
     stamp = course / "submitted" / "alice" / LAB / "timestamp.txt"
     assert stamp.read_text(encoding="utf-8").startswith("2026-11-30T17:45:00")
     assert not (graded["out"] / "answers.html").exists()  # formgrader replaces the sheet

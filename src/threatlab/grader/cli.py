@@ -315,7 +315,8 @@ class Run:
         atomic_write_text(self.out / "feedback" / sub.key / f"{self.lab}.html", page)
 
     def _autograded(self, sub: Submission, scratch: Path) -> None:
-        """Keep the worker's autograded notebook for the gradebook, probe cells removed."""
+        """Keep the worker's autograded notebook for the gradebook, probe cells and hidden tests
+        removed (:func:`gradebook.record` restores the tests from the course's gradebook)."""
         path = scratch / "autograded" / sub.key / self.lab / f"{self.lab}.ipynb"
         target = self.out / "autograded" / sub.key / f"{self.lab}.ipynb"
         try:
@@ -323,6 +324,8 @@ class Run:
                 raise ValueError("not a plain notebook file")
             nb = read_notebook(path)
             probe.remove_probes(nb)
+            for cell in nb.cells:  # OUT holds no hidden test; the course's copy gets them back
+                cell.source = gradebook.without_hidden_tests(str(cell.get("source", "")))
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(target, nbformat.writes(nb))
         except Exception:  # noqa: BLE001 - the gradebook then gets the submission itself

@@ -124,6 +124,32 @@ def _sources(path: Path) -> dict[str, str]:
     }
 
 
+def without_hidden_tests(source: str) -> str:
+    """A cell's source without its ``### BEGIN/END HIDDEN TESTS`` blocks (markers included)."""
+    if "BEGIN HIDDEN TESTS" not in source:
+        return source
+    kept, hidden = [], False
+    for line in source.splitlines(keepends=True):
+        if "BEGIN HIDDEN TESTS" in line:
+            hidden = True
+        elif "END HIDDEN TESTS" in line:
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    return "".join(kept)
+
+
+def _restore_locked_cells(path: Path, locked: dict[str, str]) -> None:
+    """Every locked cell (tests with their hidden part) as the gradebook holds it, like
+    nbgrader's autograde shows it: what formgrader displays is the instructor's version."""
+    nb = read_notebook(path)
+    for cell in nb.cells:
+        gid = _nbgrader(cell).get("grade_id")
+        if gid in locked and _nbgrader(cell).get("locked"):
+            cell["source"] = locked[gid]
+    nbformat.write(nb, str(path))
+
+
 def _without_outputs(source: Path, target: Path) -> None:
     """The submission itself, outputs removed (it was never run: nothing of the student's shows)."""
     nb = read_notebook(source)
@@ -181,6 +207,12 @@ def record(
     cells = {c["grade_id"]: c for c in result.get("cells") or []}
     status = result.get("status", "")
     with _gradebook(course) as gradebook:
+        locked = {
+            c.name: c.source
+            for c in gradebook.find_notebook(lab, lab).source_cells
+            if c.locked and c.source is not None
+        }
+        _restore_locked_cells(graded_copy, locked)
         gradebook.update_or_create_student(student)
         try:
             submission = gradebook.find_submission(lab, student)
