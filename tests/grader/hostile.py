@@ -65,3 +65,22 @@ def read_grades(out: Path) -> dict[str, dict]:
     """grades.csv as {student_id: row}."""
     with open(out / "grades.csv", encoding="utf-8") as handle:
         return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+def make_course(path: Path) -> Path:
+    """An empty nbgrader course folder for ``threatlab-grade --course``: course/nbgrader_config.py
+    (feedback without hidden tests, FAST mode...) with its gradebook and submissions in ``path``."""
+    from threatlab.course import repo_root
+
+    root = repo_root()
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"load_subconfig('nbgrader_config.py', path={str(root / 'course')!r})  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(path)!r}\n"
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(path / 'gradebook.db')!r}\n"
+        f"c.CourseDirectory.source_directory = {str(root / 'solutions')!r}\n"
+        f"c.CourseDirectory.release_directory = {str(root / 'labs')!r}\n",
+        encoding="utf-8",
+    )
+    return path

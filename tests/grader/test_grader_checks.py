@@ -123,6 +123,9 @@ def test_bad_timestamp_is_reported(tmp_path):
     assert read_timestamp(good) == ("2026-11-26T10:00:00.123456", None)
     stamp, note = read_timestamp(bad)
     assert stamp is None and "not an ISO 8601 time" in note and "yesterday" in note
+    exchange = tmp_path / "exchange.txt"  # what nbgrader submit/collect write
+    exchange.write_text("2026-11-26 14:03:00.123456 UTC\n")
+    assert read_timestamp(exchange) == ("2026-11-26T14:03:00.123456+00:00", None)
 
 
 def test_discovery_of_both_layouts(tmp_path: Path):

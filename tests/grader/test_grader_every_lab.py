@@ -14,7 +14,7 @@ import json
 import re
 
 import pytest
-from hostile import grade, read_grades, save, solved, stub
+from hostile import grade, make_course, read_grades, save, solved, stub
 
 from threatlab.course import hidden_test_lines, lab_ids, read_notebook, solution_path
 
@@ -29,7 +29,18 @@ def graded(request, tmp_path_factory):
     submission = save(solved(lab), base / "submissions" / "solved.ipynb")
     save(stub(lab), base / "submissions" / "stub.ipynb")
     out = base / "out"
-    done = grade(base / "submissions", out, "--workers", "1", "--timeout", "600", lab=lab)
+    course = make_course(base / "course")
+    done = grade(
+        base / "submissions",
+        out,
+        "--workers",
+        "1",
+        "--timeout",
+        "600",
+        "--course",
+        str(course),
+        lab=lab,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = read_grades(out)
     results = {s: json.loads((out / "results" / f"{s}.json").read_text()) for s in rows}
@@ -39,7 +50,7 @@ def graded(request, tmp_path_factory):
         "cells": {s: r.get("cells", []) for s, r in results.items()},
         "submission": submission,
         "feedback": (out / "feedback" / "solved" / f"{lab}.html").read_text(encoding="utf-8"),
-        "sheet": (out / "manual-grades-template.csv").read_text(encoding="utf-8").splitlines(),
+        "course": course,
     }
 
 
@@ -81,10 +92,17 @@ def test_written_answers_wait_for_a_human(graded):
     manual = [c for c in graded["cells"]["solved"] if c["type"] == "markdown"]
     assert manual, f"{graded['lab']} has no written answer for a human to grade"
     assert all(c["needs_manual_grade"] for c in manual)
-    # ... and reach the instructor: one score-sheet row per student and answer.
-    rows = graded["sheet"][1:]
-    assert len(rows) == 2 * len(manual), graded["sheet"]
-    assert {row.split(",")[0] for row in rows} == {"solved", "stub"}
+    # ... and reach the instructor in the course's gradebook (formgrader), awaiting a grade.
+    from nbgrader.api import Gradebook
+
+    db = f"sqlite:///{graded['course'] / 'gradebook.db'}"
+    with Gradebook(db, course_id="threatlab") as gradebook:
+        waiting = [
+            g.name
+            for g in gradebook.find_submission(graded["lab"], "solved").notebooks[0].grades
+            if g.needs_manual_grade and g.auto_score is None
+        ]
+    assert sorted(waiting) == sorted(c["grade_id"] for c in manual)
 
 
 def test_feedback_never_shows_hidden_tests(graded):

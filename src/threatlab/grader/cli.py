@@ -24,6 +24,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
 from threatlab.course import (
     check_nbgrader_result,
     hidden_test_lines,
@@ -36,11 +38,10 @@ from threatlab.course import (
 )
 from threatlab.files import atomic_write_text
 
-from . import probe, sandbox
+from . import gradebook, probe, sandbox, similarity
 from .checks import (
     STUDENT_ID,
     NotThisLab,
-    _nbgrader,
     check_lab,
     patch_findings,
     tamper_findings,
@@ -48,14 +49,13 @@ from .checks import (
 from .worker import PROBE_SPEC
 
 STATUSES = ("graded", "tampered", "timeout", "memory", "crashed", "invalid", "missing")
-GRADER_VERSION = "5"  # part of each submission's hash: a new grader re-grades everything
+GRADER_VERSION = "6"  # part of each submission's hash: a new grader re-grades everything
 FIRST_KERNEL_UID = 61000
+NBGRADER_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC$")
 MAX_FEEDBACK_BYTES = 5 * 1024 * 1024
 MAX_LOG_BYTES = 200 * 1024
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
 CSV_FIELDS = ("student_id", "lab", "score", "max_score", "status", "detail")
-MANUAL_FIELDS = ("student_id", "lab", "grade_id", "max_score", "score", "comment")
-MAX_ANSWER_CHARS = 20_000
 
 
 @dataclass
@@ -119,11 +119,20 @@ def read_timestamp(path: Path | None) -> tuple[str | None, str | None]:
     """(ISO timestamp, None) or (None, why it was ignored)."""
     if path is None:
         return None, None
+    text = ""
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip()[:100]
         return datetime.datetime.fromisoformat(text).isoformat(), None
     except (OSError, ValueError):
-        return None, f"timestamp.txt ignored (not an ISO 8601 time: {text[:40]!r})"
+        pass
+    match = NBGRADER_STAMP.match(text)  # nbgrader's exchange: "2026-11-26 14:03:00.123456 UTC"
+    if match:
+        try:
+            stamp = datetime.datetime.fromisoformat(match.group(1))
+            return stamp.replace(tzinfo=datetime.timezone.utc).isoformat(), None
+        except ValueError:
+            pass
+    return None, f"timestamp.txt ignored (not an ISO 8601 time: {text[:40]!r})"
 
 
 def submission_hash(sub: Submission, lab: str, limits: sandbox.Limits) -> str:
@@ -213,7 +222,6 @@ class Run:
         except Exception as error:  # noqa: BLE001 - any unreadable file is `invalid`
             reason = str(error).split("\n")[0].replace(str(sub.notebook), sub.notebook.name)[:200]
             return result | {"status": "invalid", "detail": f"not a readable notebook: {reason}"}
-        result["answers"] = written_answers(nb, self.released)
         findings = tamper_findings(nb, self.released) + patch_findings(nb, self.released)
         own = {line.strip() for c in nb.cells for line in str(c.get("source", "")).splitlines()}
         executed = self._execute(sub, stamp, own)
@@ -286,6 +294,9 @@ class Run:
                 )
             executed["integrity"] = [f"runtime check {f}" for f in reply.get("integrity", [])]
             self._feedback(sub, scratch, reply.get("feedback"), own)
+            self._autograded(sub, scratch)
+        else:
+            shutil.rmtree(self.out / "autograded" / sub.key, ignore_errors=True)
         self._log(sub, log, outcome, reply)
         shutil.rmtree(scratch, ignore_errors=True)
         return executed
@@ -302,6 +313,23 @@ class Run:
             page = handle.read(MAX_FEEDBACK_BYTES).decode("utf-8", "replace")
         page = scrub(page, [line for line in self.hidden if line not in own])
         atomic_write_text(self.out / "feedback" / sub.key / f"{self.lab}.html", page)
+
+    def _autograded(self, sub: Submission, scratch: Path) -> None:
+        """Keep the worker's autograded notebook for the gradebook, probe cells and hidden tests
+        removed (:func:`gradebook.record` restores the tests from the course's gradebook)."""
+        path = scratch / "autograded" / sub.key / self.lab / f"{self.lab}.ipynb"
+        target = self.out / "autograded" / sub.key / f"{self.lab}.ipynb"
+        try:
+            if path.is_symlink() or path.stat().st_size > MAX_SUBMISSION_BYTES:
+                raise ValueError("not a plain notebook file")
+            nb = read_notebook(path)
+            probe.remove_probes(nb)
+            for cell in nb.cells:  # OUT holds no hidden test; the course's copy gets them back
+                cell.source = gradebook.without_hidden_tests(str(cell.get("source", "")))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, nbformat.writes(nb))
+        except Exception:  # noqa: BLE001 - the gradebook then gets the submission itself
+            target.unlink(missing_ok=True)
 
     def _log(self, sub: Submission, log: Path, outcome: sandbox.Outcome, reply: dict) -> None:
         size = log.stat().st_size if log.is_file() else 0
@@ -383,61 +411,6 @@ def write_grades(out: Path, lab: str) -> list[dict]:
     return rows
 
 
-def written_answers(nb, released) -> list[dict]:
-    """The submission's hand-graded answers, in the release's order: grade_id, points, text."""
-    submitted = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("grade_id")}
-    answers = []
-    for cell in released.cells:
-        meta = _nbgrader(cell)
-        if cell.cell_type != "markdown" or not (meta.get("grade") and meta.get("solution")):
-            continue
-        own = submitted.get(meta.get("grade_id"))
-        text = str(own.get("source", "")) if own is not None else ""
-        answers.append(
-            {
-                "grade_id": meta.get("grade_id"),
-                "points": float(meta.get("points", 0)),
-                "text": text[:MAX_ANSWER_CHARS],
-            }
-        )
-    return answers
-
-
-def write_answers(out: Path, lab: str, rows: list[dict]) -> None:
-    """``OUT/answers.html`` (every written answer, escaped: student text never runs as markup)
-    and ``OUT/manual-grades-template.csv`` (one row per answer, score to fill in)."""
-    sections, buffer = [], io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANUAL_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        sid = _safe_id(row)
-        for answer in row.get("answers") or []:
-            writer.writerow(
-                {
-                    "student_id": sid,
-                    "lab": lab,
-                    "grade_id": answer["grade_id"],
-                    "max_score": answer["points"],
-                    "score": "",
-                    "comment": "",
-                }
-            )
-            sections.append(
-                f"<h2>{html.escape(sid)} — {html.escape(str(answer['grade_id']))} "
-                f"({answer['points']:g} points)</h2>\n<pre>{html.escape(answer['text'])}</pre>"
-            )
-    page = (
-        '<!doctype html>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(lab)}: written answers</title>\n"
-        f"<h1>{html.escape(lab)}: written answers to grade by hand</h1>\n"
-        "<p>Score them in manual-grades-template.csv (a copy: the grader rewrites the template).</p>\n"
-        + "\n".join(sections)
-        + "\n"
-    )
-    atomic_write_text(out / "answers.html", page)
-    atomic_write_text(out / "manual-grades-template.csv", buffer.getvalue())
-
-
 def summary(rows: list[dict]) -> str:
     """Counts per status and the mean score of graded submissions."""
     lines = ["| status | students |", "|---|---:|"]
@@ -455,6 +428,32 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def similarity_report(out: Path, lab: str, subs: list[Submission], rows: list[dict]) -> str:
+    """``OUT/similarity.csv`` over every graded submission's answer cells (sources only, nothing
+    runs) and the summary's section on it. Flags only: no result or score changes."""
+    try:
+        import copydetect  # noqa: F401 - the instructors' install (make install: the dev extra)
+    except ImportError:
+        return "\nsimilarity report skipped: copydetect is not installed (pip install copydetect)"
+    graded = {r["student_id"] for r in rows if r.get("status") not in ("invalid", "missing", None)}
+    sources = {}
+    for sub in subs:
+        if sub.student_id not in graded or sub.problem or sub.notebook is None:
+            continue
+        try:
+            if sub.notebook.stat().st_size > MAX_SUBMISSION_BYTES:
+                continue
+            sources[sub.key] = similarity.answer_cells(read_notebook(sub.notebook))
+        except Exception:  # noqa: BLE001,S112 - changed or unreadable since grading: not compared
+            continue
+    root = repo_root()
+    released = similarity.answer_cells(read_notebook(student_path(lab, root)))
+    published = similarity.answer_cells(read_notebook(solution_path(lab, root)))
+    matches = similarity.compare(sources, released, published)
+    similarity.write_report(out, matches)
+    return similarity.summary(matches, len(sources))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``threatlab-grade``."""
     parser = argparse.ArgumentParser(prog="threatlab-grade", description=__doc__.split("\n")[0])
@@ -470,6 +469,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per submission")
     parser.add_argument("--memory", type=int, default=4096, help="MB of address space per process")
+    parser.add_argument(
+        "--course",
+        type=Path,
+        default=None,
+        help="an nbgrader course folder (with its nbgrader_config.py, e.g. course/): write every "
+        "result into its gradebook for formgrader, feedback and nbgrader export",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.workers is None:
@@ -482,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     submissions_dir = args.submissions.resolve()
     if out == submissions_dir or submissions_dir in out.parents:
         parser.error("--out must not be inside the submissions folder")
+    if args.course and not (args.course / "nbgrader_config.py").is_file():
+        parser.error(f"{args.course} has no nbgrader_config.py: not an nbgrader course folder")
     limits = sandbox.Limits(timeout=args.timeout, memory_mb=args.memory)
     weaker = (
         sandbox.NOT_ENFORCED_WITHOUT_BWRAP
@@ -531,8 +539,19 @@ def main(argv: list[str] | None = None) -> int:
         if run:
             run.close()
     rows = write_grades(out, args.lab)
-    write_answers(out, args.lab, rows)
     print(summary(rows))
+    print(similarity_report(out, args.lab, subs, rows))
+    if args.course:
+        notebooks = {
+            s.key: (s.notebook, read_timestamp(s.timestamp)[0])
+            for s in subs
+            if not s.problem and s.notebook is not None
+        }
+        written, unchanged = gradebook.fill(args.course, out, args.lab, rows, notebooks)
+        print(
+            f"\ngradebook of {args.course}: {written} submissions written, {unchanged} unchanged "
+            "or not gradable; grade written answers in formgrader, then nbgrader export"
+        )
     print(f"grades: {out / 'grades.csv'}")
     return 0
 
