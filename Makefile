@@ -17,7 +17,7 @@ help:
 	@echo "make lab     open the labs in JupyterLab (installs into $(VENV) first if needed)"
 	@echo "make test    run the whole test suite (installs first if needed)"
 	@echo "make test-grading  every lab graded by threatlab-grade: solved = full marks, stub = 0, correct alternatives full marks, mistakes lose points"
-	@echo "make test-e2e  a real JupyterHub and Lab 01 in Chromium (installs Chromium, the hub's proxy)"
+	@echo "make test-e2e  a real JupyterHub, Lab 01 and formgrader in Chromium (installs Chromium, the hub's proxy)"
 	@echo "make labs    regenerate labs/ from solutions/ (never hand-edit labs/)"
 	@echo "make format  ruff format + canonical notebooks (no outputs)"
 	@echo "make check   notebooks clean, labs/ and README in sync"

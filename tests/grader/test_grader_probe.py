@@ -57,7 +57,7 @@ def run_probe(ip, expected, capsys) -> list[str]:
 def test_expected_names_resolve_star_imports_and_builtins(expected):
     assert expected["torch"] == ("torch", None)
     assert expected["accuracy"] == ("threatlab", "accuracy")
-    assert expected["abs"] == ("builtins", "abs")
+    assert expected["isinstance"] == ("builtins", "isinstance")
     assert "fgsm" not in expected  # the student's own functions are not checked
 
 
@@ -70,7 +70,7 @@ def test_clean_shell_has_no_findings(shell, expected, capsys):
     [
         ("torch.allclose = lambda *a, **k: True", "torch.allclose was altered"),
         ('setattr(__import__("nu" + "mpy").testing, "assert_allclose", print)', "assert_allclose"),
-        ("abs = lambda value: 0.0", "`abs` no longer means the builtin"),
+        ("isinstance = lambda value, kind: True", "`isinstance` no longer means the builtin"),
         ("def accuracy(*args):\n    return 1.0", "`accuracy` is not threatlab.accuracy"),
         (
             "import threatlab\nthreatlab.accuracy = lambda *a: 1.0",
