@@ -167,6 +167,24 @@ def save_artifact(path: Path, name: str | None = None) -> Path:
     return target
 
 
+def jupyter_lab_command(port: int, token: str, root: Path) -> list[str]:
+    """The venv's JupyterLab on 127.0.0.1:port, serving root, token auth, no browser or update check."""
+    command = [
+        str(BIN / "jupyter"),
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    return command
+
+
 @pytest.fixture
 def e2e() -> SimpleNamespace:
     """The helpers above for the test modules (conftest modules are not importable by name)."""
@@ -178,6 +196,7 @@ def e2e() -> SimpleNamespace:
         artifacts=ARTIFACTS,
         free_port=free_port,
         child_env=child_env,
+        jupyter_lab_command=jupyter_lab_command,
         require=require,
         save_artifact=save_artifact,
     )

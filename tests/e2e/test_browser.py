@@ -111,19 +111,7 @@ def test_lab01_in_chromium(e2e, start_server, tmp_path):
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
     )
-    command = [
-        str(e2e.bin / "jupyter"),
-        "lab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
+    command = e2e.jupyter_lab_command(port, token, root)
     lab = start_server(command, "jupyterlab", env, root)
     base = f"http://127.0.0.1:{port}"
     lab.wait_http(f"{base}/api/status?token={token}", timeout=60)

@@ -11,7 +11,6 @@ nbgrader's API. Screenshots go to build/e2e/ (formgrader-submissions.png, formgr
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from pathlib import Path
@@ -97,19 +96,7 @@ def test_formgrader_lists_the_graded_submissions_and_saves_a_manual_grade(
         JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
     )
-    command = [
-        str(e2e.bin / "jupyter"),
-        "lab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={course}",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
+    command = e2e.jupyter_lab_command(port, token, course)
     lab = start_server(command, "formgrader", env, course)
     base = f"http://127.0.0.1:{port}"
     lab.wait_http(f"{base}/api/status?token={token}", timeout=90)
