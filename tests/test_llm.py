@@ -237,6 +237,19 @@ def test_swapping_the_default_model_is_one_line(fake, monkeypatch):
         llm.model_path("no-such-model")
 
 
+def test_the_command_line_installs_and_verifies(fake, capsys):
+    from threatlab.llm.__main__ import main
+
+    assert main(["install", "--model", FAKE]) == 0
+    assert main(["verify", "--model", FAKE]) == 0
+    _overwrite(fake["dir"] / "fake.gguf", b"GGUF")
+    assert main(["verify", "--model", FAKE]) == 1
+    err = capsys.readouterr().err
+    assert "truncated" in err and fake["entry"]["sha256"] in err
+    assert main(["install", "--model", FAKE]) == 0, "install repairs a damaged joined file"
+    assert main(["verify", "--model", FAKE]) == 0
+
+
 def test_every_registered_model_is_pinned_in_the_manifest():
     for name, spec in registry.MODELS.items():
         entry = store.model_entry(name)
