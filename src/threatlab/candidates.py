@@ -193,7 +193,8 @@ _LR = 3e-3
 _POISON_FRACTION = 0.1  # backdoor: share of the training set stamped and relabelled
 _OVERFIT_EPS = 0.12
 _MASK_SCALE = 1e4  # gradient_masked: logits multiplied by this
-_CACHE_VERSION = "1"
+# Cached models are keyed by this module's source: any change to a recipe invalidates them.
+_CACHE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
 def _epochs(fast: bool) -> int:
