@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 import threatlab.candidates as candidates
 from threatlab.candidates import (
     BAD_KINDS,
+    GOOD_KINDS,
     KINDS,
     build_all,
     build_release,
@@ -309,6 +310,49 @@ def test_membership_advantage_separates_overfit_from_good(built, seed, evaluatio
     assert _pgd_accuracy(model, x, y, POLICY.robustness_eps) >= POLICY.robustness_floor + MARGIN
 
 
+def _trigger_search_norms(model, x, y, *, steps=100, lam=0.02):
+    """Neural Cleanse's search, minimal: per class, the L1 norm of the smallest mask (with its
+    pattern) that sends the other classes' images there."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    norms = []
+    for target in range(POLICY.num_classes):
+        images = x[y != target]
+        torch.manual_seed(target)
+        logits_mask = torch.zeros(1, *POLICY.input_shape, requires_grad=True)
+        logits_pattern = torch.zeros(1, *POLICY.input_shape, requires_grad=True)
+        optimizer = torch.optim.Adam([logits_mask, logits_pattern], lr=0.1)
+        goal = torch.full((len(images),), target)
+        for _ in range(steps):
+            mask = torch.sigmoid(4 * logits_mask - 2)
+            stamped = (1 - mask) * images + mask * torch.sigmoid(logits_pattern)
+            loss = torch.nn.functional.cross_entropy(model(stamped), goal) + lam * mask.sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        norms.append(torch.sigmoid(4 * logits_mask - 2).sum().item())
+    return torch.tensor(norms)
+
+
+def _anomaly_index(norms):
+    median = norms.median()
+    mad = 1.4826 * (norms - median).abs().median()
+    return (median - norms) / mad
+
+
+def test_a_trigger_search_finds_the_backdoor_and_nothing_in_a_good_model(built, evaluation):
+    """The backdoor is findable at the model level (the shards are clean): the target class needs
+    a far smaller trigger than the others; no class of a good model stands out."""
+    x, y = evaluation
+    seed = SEEDS[0]
+    backdoor = built[seed]["backdoor"]
+    index = _anomaly_index(_trigger_search_norms(_model(backdoor), x, y))
+    assert int(index.argmax()) == backdoor.details["target"]
+    assert index.max() > POLICY.max_anomaly_index + 0.5, index
+    good = _anomaly_index(_trigger_search_norms(_model(built[seed]["good"]), x, y))
+    assert good.max() < POLICY.max_anomaly_index - 0.3, good
+
+
 # -------------------------------------------------------------- writer, loader, bad input
 
 
@@ -403,4 +447,5 @@ def test_bad_input(tmp_path, monkeypatch):
 def test_kinds_are_documented():
     doc = candidates.__doc__
     for kind in KINDS:
-        assert f"``{kind}``" in doc, kind
+        assert f'"{kind}"' in doc, kind
+        assert kind in GOOD_KINDS or f"``{kind}``:" in doc, f"{kind}'s defect is not described"
