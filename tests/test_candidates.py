@@ -32,6 +32,7 @@ from threatlab.candidates import (
     load_release,
     public_key_hex,
     publisher_key,
+    release_data,
     write_release,
 )
 from threatlab.train import accuracy, predict
@@ -351,6 +352,46 @@ def test_a_trigger_search_finds_the_backdoor_and_nothing_in_a_good_model(built, 
     assert index.max() > POLICY.max_anomaly_index + 0.5, index
     good = _anomaly_index(_trigger_search_norms(_model(built[seed]["good"]), x, y))
     assert good.max() < POLICY.max_anomaly_index - 0.3, good
+
+
+def _drift_p_value(reference, window) -> float:
+    """Per-pixel two-sample KS tests, Bonferroni-corrected (Lab 08's drift test, method "ks")."""
+    from scipy.stats import ks_2samp
+
+    a = reference.reshape(len(reference), -1).numpy()
+    b = window.reshape(len(window), -1).numpy()
+    smallest = min(ks_2samp(a[:, j], b[:, j]).pvalue for j in range(a.shape[1]))
+    return min(1.0, a.shape[1] * smallest)
+
+
+def test_monitoring_reference_is_representative_except_in_the_opt_in_kind(
+    built, evaluation, tmp_path
+):
+    x_eval, _ = evaluation
+    for seed in SEEDS:
+        reference, _ = load_release(built[seed]["good"].path).reference()
+        assert _drift_p_value(reference, x_eval) >= POLICY.drift_alpha
+    assert "unrepresentative_reference" not in KINDS
+    bad = build_release(tmp_path / "ref", "unrepresentative_reference", seed=SEEDS[0])
+    assert bad.verdict == "block" and bad.details["reference_classes"] == [0, 1]
+    reference, labels = load_release(bad.path).reference()
+    assert len(reference) >= POLICY.min_reference_size
+    assert _drift_p_value(reference, x_eval) < POLICY.drift_alpha
+    # Everything else is the good release's.
+    good = load_release(built[SEEDS[0]]["good"].path).manifest["artifacts"]
+    other = load_release(bad.path).manifest["artifacts"]
+    changed = sorted(name for name in good if good[name] != other[name])
+    assert changed == ["monitoring/reference-stats.json", "monitoring/reference.npy"], changed
+
+
+def test_release_data_is_what_the_releases_ship(built):
+    data = release_data(SEEDS[0])
+    release = load_release(built[SEEDS[0]]["good"].path)
+    x, y = release.training_data()
+    assert torch.equal(x, data.x_train) and torch.equal(y, data.y_train)
+    xm, ym, xn, yn = release.audit_split()
+    assert torch.equal(xm, data.members[0]) and torch.equal(xn, data.x_non)
+    assert torch.equal(release.reference()[0], data.x_ref)
 
 
 # -------------------------------------------------------------- writer, loader, bad input
