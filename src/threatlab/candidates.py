@@ -202,7 +202,6 @@ _TRAIN_PGD_STEPS = 4
 _BATCH = 128
 _LR = 3e-3
 _POISON_FRACTION = 0.15  # backdoor: share of the training set stamped and relabelled
-_OVERFIT_EPS = 0.12
 _OVERFIT_BATCH = 50
 _MASK_SCALE = 1e4  # gradient_masked: logits multiplied by this
 # Cached models are keyed by this module's source: any change to a recipe invalidates them.
@@ -211,6 +210,12 @@ _CACHE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 def _epochs(fast: bool) -> int:
     return 40 if fast else 80
+
+
+def _overfit_eps(fast: bool) -> float:
+    # The full-mode base model is more robust and resists memorising: a smaller budget there keeps
+    # the leak (calibrated: advantage 0.27-0.35 full, 0.25-0.34 FAST; seeds 0-5).
+    return 0.12 if fast else 0.10
 
 
 def _overfit_epochs(fast: bool) -> int:
@@ -655,7 +660,7 @@ def _overfit_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[
             ym,
             epochs=_overfit_epochs(fast),
             seed=seed + 1,
-            adversarial=_OVERFIT_EPS,
+            adversarial=_overfit_eps(fast),
             steps=3,
             batch_size=_OVERFIT_BATCH,
             lr=1e-2,
