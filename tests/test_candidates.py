@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickletools
+import re
 import zipfile
 
 import numpy as np
@@ -178,6 +179,26 @@ def test_nothing_in_a_bad_folder_names_its_kind(built):
         text += (release.root / "training-log.jsonl").read_text()
         for word in ("backdoor", "poison", "mask", "overfit", "altered", "payload", kind):
             assert word not in text.lower(), (kind, word)
+
+
+def test_cards_and_logs_claim_the_same_for_every_kind(built):
+    """Claims are not evidence: apart from their numbers, every kind's card and log read alike
+    (the unknown signer's card differs by the outsider's edit, its story)."""
+
+    def words(text):
+        return re.sub(r"[0-9][0-9.e-]*", "#", text)
+
+    good = load_release(built[SEEDS[0]]["good"].path)
+    for kind in BAD_KINDS:
+        release = load_release(built[SEEDS[0]][kind].path)
+        if kind != "unknown_signer":
+            assert words(release.model_card()) == words(good.model_card()), kind
+        assert [sorted(r) for r in release.training_log()] == [
+            sorted(r) for r in good.training_log()
+        ], kind
+        assert {r.get("method") for r in release.training_log()} == {
+            r.get("method") for r in good.training_log()
+        }, kind
 
 
 def test_two_good_releases_differ_and_a_rebuild_is_identical(built, tmp_path):
