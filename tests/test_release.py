@@ -130,6 +130,7 @@ def test_the_release_is_the_allow_list(release):
         "prerequisites.md",
         "glossary.md",
         "local-llm.md",
+        "release-format.md",
     }, "instructor notes, the workshop guide and nbgrader's config stay with instructors"
     package = release / "src" / "threatlab"
     for private in ("course", "grader", "reference"):

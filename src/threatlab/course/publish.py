@@ -57,6 +57,7 @@ LEARNER_PAGES = (
     "course/prerequisites.md",
     "course/glossary.md",
     "course/local-llm.md",
+    "course/release-format.md",
 )
 INSTRUCTOR_PAGES = ("workshop-guide.md", "instructor-notes.md", "grader/README.md")
 # Generated from the templates in learner/: (template, file in the release).
