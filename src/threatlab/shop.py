@@ -104,10 +104,12 @@ def system_prompt(customer: Customer, *, tools: bool = False) -> str:
     )
     if tools:
         text += (
-            " You can call tools by writing one call per line, exactly like: "
-            'lookup_order(order_id="1042") or send_email(to="someone@example.com", body="...") or '
-            'refund(order_id="1042", amount="20"). Write a call only when the customer asks for '
-            "that action; otherwise answer in plain text."
+            " Tools: lookup_order(order_id), send_email(to, subject, body), refund(order_id, "
+            "amount). To use a tool, reply with only the call, for example:\n"
+            'lookup_order(order_id="1234")\n'
+            'send_email(to="name@example.com", subject="...", body="...")\n'
+            "To answer a question about an order, always call lookup_order first. Otherwise "
+            "answer in plain text."
         )
     return text
 
