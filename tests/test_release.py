@@ -129,6 +129,7 @@ def test_the_release_is_the_allow_list(release):
         "syllabus.md",
         "prerequisites.md",
         "glossary.md",
+        "local-llm.md",
     }, "instructor notes, the workshop guide and nbgrader's config stay with instructors"
     package = release / "src" / "threatlab"
     for private in ("course", "grader", "reference"):

@@ -52,7 +52,12 @@ LEARNER_FILES = (
 )
 # Course pages learners read; blocks marked for instructors are cut, links to instructors' pages
 # become plain text (:func:`learner_text`).
-LEARNER_PAGES = ("course/syllabus.md", "course/prerequisites.md", "course/glossary.md")
+LEARNER_PAGES = (
+    "course/syllabus.md",
+    "course/prerequisites.md",
+    "course/glossary.md",
+    "course/local-llm.md",
+)
 INSTRUCTOR_PAGES = ("workshop-guide.md", "instructor-notes.md", "grader/README.md")
 # Generated from the templates in learner/: (template, file in the release).
 TEMPLATES = (

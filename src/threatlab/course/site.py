@@ -36,7 +36,7 @@ from .readme import binder_link, ids_cell, lab_table
 
 # Hand-written pages copied from course/ into the site source. Learners' build: through
 # publish.learner_text (instructors' blocks cut); the "Teaching" part only in the instructors' build.
-COURSE_PAGES = ("intro.md", "syllabus.md", "prerequisites.md", "glossary.md")
+COURSE_PAGES = ("intro.md", "syllabus.md", "prerequisites.md", "glossary.md", "local-llm.md")
 TEACHING_PAGES = ("workshop-guide.md", "instructor-notes.md")
 TEACHING_CAPTION = "Teaching"
 SECTIONS = ("learning goals", "threat model")  # taken from each notebook, verbatim

@@ -468,7 +468,13 @@ def main(argv: list[str] | None = None) -> int:
         "share of the CPUs",
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per submission")
-    parser.add_argument("--memory", type=int, default=4096, help="MB of address space per process")
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=None,
+        help="MB of address space per process (default: the lab's grading_memory_mb metadata, "
+        f"at least {sandbox.DEFAULT_MEMORY_MB})",
+    )
     parser.add_argument(
         "--course",
         type=Path,
@@ -478,10 +484,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.workers is None:
-        args.workers = sandbox.default_workers(args.memory)
     if args.lab not in lab_ids():
         parser.error(f"unknown lab {args.lab!r}; labs: {', '.join(lab_ids())}")
+    if args.memory is None:
+        args.memory = sandbox.lab_memory_mb(
+            read_notebook(solution_path(args.lab)).metadata.get("threatlab", {})
+        )
+    if args.workers is None:
+        args.workers = sandbox.default_workers(args.memory)
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder")
     out = args.out.resolve()

@@ -47,12 +47,30 @@ SAME_USER_AS_KERNEL = (
 )
 
 
+DEFAULT_MEMORY_MB = 4096
+# A lab whose kernel needs more address space than the default declares it in its notebook's
+# metadata, e.g. "threatlab": {"grading_memory_mb": 6144}; threatlab-grade uses it unless --memory
+# is given. RLIMIT_AS counts address space, mmap'd files included: Lab 09's kernel (torch, the
+# 491 MB Qwen GGUF mmap'd by llama.cpp, SmolLM2, matplotlib) peaked at 3.4 GB of VmPeak (RSS 1.15 GB).
+MEMORY_KEY = "grading_memory_mb"
+
+
+def lab_memory_mb(meta: dict) -> int:
+    """The address-space limit (MB) for a lab: its metadata's ``grading_memory_mb``, at least the default."""
+    declared = meta.get(MEMORY_KEY, 0)
+    if not isinstance(declared, int) or isinstance(declared, bool) or declared < 0:
+        raise ValueError(
+            f"notebook metadata {MEMORY_KEY} must be a whole number of MB, got {declared!r}"
+        )
+    return max(DEFAULT_MEMORY_MB, declared)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one submission."""
 
     timeout: float = 600.0
-    memory_mb: int = 4096
+    memory_mb: int = DEFAULT_MEMORY_MB
     processes: int = 256
     file_mb: int = 512
 
@@ -122,6 +140,16 @@ def can_switch_user() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def model_dirs() -> list[Path]:
+    """Local LLM files the kernel reads (Lab 09), when they live outside the Python roots.
+
+    The default place, ``<venv>/share/threatlab/models`` and the model packages in site-packages,
+    is inside ``sys.prefix`` (bound read-only already); ``$THREATLAB_MODELS_DIR`` moves it.
+    """
+    override = os.environ.get("THREATLAB_MODELS_DIR")
+    return [Path(override).resolve()] if override and Path(override).is_dir() else []
+
+
 def _python_roots() -> list[Path]:
     """Interpreter and library folders the worker and kernel need (venv, base install, src)."""
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
@@ -146,7 +174,7 @@ def bwrap_command(bwrap: str, scratch: Path, inner: list[str]) -> list[str]:
     # The private /tmp first: the checkout or venv may itself live under /tmp, and binds made
     # before the tmpfs would be hidden by it.
     cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-    binds = [*_python_roots()]
+    binds = [*_python_roots(), *model_dirs()]  # read-only: the model file cannot be altered
     binds += [
         root / rel for rel in ("src", "datasets", "course/nbgrader_config.py", "pyproject.toml")
     ]
@@ -224,6 +252,10 @@ def run_worker(
     env["OMP_WAIT_POLICY"] = "PASSIVE"
     if kernel_uid is not None:
         env["THREATLAB_KERNEL_UID"] = str(kernel_uid)
+    # Lab 09's model: the same verified file, read-only. THREATLAB_LLM_ENDPOINT is never passed:
+    # the sandbox has no network, and grades must not depend on a remote model.
+    for folder in model_dirs():
+        env["THREATLAB_MODELS_DIR"] = str(folder)
     course = SANDBOX_COURSE if sandboxed else str(scratch)
     inner = [sys.executable, "-m", "threatlab.grader.worker", course, lab, student]
     bwrap = bwrap_path()

@@ -13,7 +13,8 @@ import urllib.error
 import urllib.request
 from typing import Any, Protocol, runtime_checkable
 
-from .registry import DEFAULT_MODEL, model_spec
+from . import registry
+from .registry import model_spec
 from .store import model_path
 
 ENDPOINT_ENV = "THREATLAB_LLM_ENDPOINT"  # e.g. http://gpu-server:8000/v1 (vLLM, Ollama, llama.cpp)
@@ -168,16 +169,16 @@ _cache: dict[tuple[str, int], ChatModel] = {}
 
 
 def load_chat_model(
-    name: str = DEFAULT_MODEL, *, n_ctx: int = 2048, n_threads: int = 1, seed: int = 0
+    name: str | None = None, *, n_ctx: int = 2048, n_threads: int = 1, seed: int = 0
 ) -> ChatModel:
-    """The chat model ``name`` (default: the course's model), loaded once per process.
+    """The chat model ``name`` (default :data:`DEFAULT_MODEL`), loaded once per process.
 
     Local: the verified GGUF file (see :func:`model_path`) in llama.cpp with ``n_ctx`` tokens of
     context on ``n_threads`` threads (1 is fastest on a busy 2-core machine); cached per
     ``(name, n_ctx)``. If ``THREATLAB_LLM_ENDPOINT`` is set, an :class:`EndpointChatModel` for that
     OpenAI-compatible server instead (model ``THREATLAB_LLM_MODEL``, default ``name``).
     """
-    spec = model_spec(name)
+    spec = model_spec(name or registry.DEFAULT_MODEL)  # read at call time
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
     if endpoint:
         model = os.environ.get(ENDPOINT_MODEL_ENV, "").strip() or spec.name

@@ -22,6 +22,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from ..data import manifest_path
+from . import registry
 from .gguf import GGUFError, gguf_metadata
 from .registry import ModelPart, ModelSpec, model_spec
 
@@ -153,9 +154,7 @@ def model_path(name: str | None = None) -> Path:
     SHA-256 against ``datasets/manifest.json``, then the GGUF header against the registry. Raises
     :class:`ModelFileError` naming the expected and actual SHA-256 and the repair command.
     """
-    from .registry import DEFAULT_MODEL
-
-    spec = model_spec(name or DEFAULT_MODEL)
+    spec = model_spec(name or registry.DEFAULT_MODEL)  # read at call time
     path = installed_path(spec)
     verify_file(spec.name, path, model_entry(spec.name))
     assert path is not None  # verify_file refuses a missing file
@@ -243,9 +242,7 @@ def install_model(name: str | None = None, *, force: bool = False) -> Path:
     (skipped when a verified file is already there, unless ``force``); a single-file model is
     verified in place. Afterwards the GGUF header is checked against the registry.
     """
-    from .registry import DEFAULT_MODEL
-
-    spec = model_spec(name or DEFAULT_MODEL)
+    spec = model_spec(name or registry.DEFAULT_MODEL)  # read at call time
     entry = model_entry(spec.name)
     target = installed_path(spec)
     if spec.joined and target is not None:
