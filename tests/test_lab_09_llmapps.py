@@ -27,7 +27,10 @@ The structural controls are zero by construction (the filter, the gate and the e
 the attack through whatever the model writes); the tests assert exactly zero for them.
 Wall time: ~40 model calls; under load 5-8 on the 2 shared cores, 190-530 s of model time per FAST
 run (prompt evaluation dominates: 2.8 s for a 156-token prompt with the KV cache reset per call).
-Asserted on seeds 3 and 4 (not used for calibration); unseen seeds 101 / 202 are in the lab's notes.
+Unseen seeds 101 / 202 (FAST, run once after the bands were fixed; every band holds): direct .83 / .67;
+indirect none, sandwich, datamark, base64 .67 0 0 0 / 1 0 .33 0; utility 1 .5 .5 .5 / 1 1 1 0;
+exfiltration .67 0 / 1 0; tool ASR none, sandwich, gate, dual 1 1 0 0 / 1 1 0 0; tool utility none,
+sandwich, gate, dual .67 .33 .67 1 / 1 .67 1 1; 464 s / 273 s wall under load 6-9, kernel peak 1.04 GB.
 """
 
 from __future__ import annotations
