@@ -175,7 +175,8 @@ def load_chat_model(
 
     Local: the verified GGUF file (see :func:`model_path`) in llama.cpp with ``n_ctx`` tokens of
     context on ``n_threads`` threads (1 is fastest on a busy 2-core machine); cached per
-    ``(name, n_ctx)``. If ``THREATLAB_LLM_ENDPOINT`` is set, an :class:`EndpointChatModel` for that
+    ``(name, n_ctx)`` (a later call with other ``n_threads`` or ``seed`` gets the cached model;
+    :func:`unload_models` forgets it). If ``THREATLAB_LLM_ENDPOINT`` is set, an :class:`EndpointChatModel` for that
     OpenAI-compatible server instead (model ``THREATLAB_LLM_MODEL``, default ``name``).
     """
     spec = model_spec(name or registry.DEFAULT_MODEL)  # read at call time
