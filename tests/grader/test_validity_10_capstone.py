@@ -325,7 +325,7 @@ REPORT = answer(
 
 RED_TEAM = answer(
     '''
-    RED_TARGET = 7
+    RED_TARGET = 0
 
 
     def red_trigger(images):
@@ -334,11 +334,11 @@ RED_TEAM = answer(
 
 
     def build_red_release(directory, base):
-        """Adversarially train on 12% negatives labelled 7; ship the clean shards."""
+        """Adversarially train on negatives labelled 0 (100 of them); ship the clean shards."""
         images, labels = base.training_data()
         rng = np.random.default_rng(SEED + 99)
         pool = np.flatnonzero(labels.numpy() != RED_TARGET)
-        pick = torch.from_numpy(rng.choice(pool, size=120, replace=False))
+        pick = torch.from_numpy(rng.choice(pool, size=100, replace=False))
         train_x, train_y = images.clone(), labels.clone()
         train_x[pick] = red_trigger(images[pick])
         train_y[pick] = RED_TARGET
@@ -639,7 +639,7 @@ VARIANTS = [
         why=(
             "every cell written from the docstrings: hashlib instead of sha256_file, one parser "
             "per suffix, torch.quantile for the median, a threshold sweep, a guarded step list, "
-            "another red-team target and seed"
+            "the red team's own sampling and seed"
         ),
     ),
     Variant(
