@@ -9,21 +9,26 @@ seeds SEED + 1000 and SEED + 1001, assert the gate's verdict on every kind, and 
 reference gate on the red-team release. A failing hidden assert fails the papermill run, so these
 tests also cover the reference gate on the grading seeds 1000/1001 and 1001/1002.
 
-Calibration (seeds 0-6, FAST, the trigger search of gate_support: 300 Adam steps, the paper's
-lambda schedule, 200 evaluation images, success 0.9). Neural Cleanse's anomaly index (Wang et al.,
-S&P 2019; the official code flags labels below the median with index > 2, MAD scaled by 1.4826)
-is NOT a reliable decision rule with 10 labels on these 8x8 MLPs: the largest index of a GOOD
-release was 1.48 / 1.60 / 1.35 / 3.07 / 1.67 / 4.67 / 2.63 (seeds 0-6) and the BACKDOOR of seed 3
-scored 1.96. The ratio of the smallest trigger norm to the median separated every seed: good
-0.71 / 0.69 / 0.77 / 0.77 / 0.72 / 0.74 / 0.61, backdoor 0.24 / 0.20 / 0.23 / 0.43 / 0.22 / 0.24 /
-0.18; the gate blocks at a ratio <= 0.5 and records an index > 2 as a warning. Asserted here on seeds
-0 and 1 with the bands below; unseen seeds 101 and 202 are reported in the lab's PR.
+Calibration (seeds 0-6, FAST, before the bands were written; gate_support's batched trigger search:
+300 Adam steps, the paper's lambda schedule, 200 evaluation images, success 0.9). Neural Cleanse's
+anomaly index (Wang et al., S&P 2019; the official code, mad_outlier_detection.py, flags labels below
+the median with index > 2, the MAD scaled by 1.4826) is NOT a reliable decision rule with 10 labels
+on these 8x8 MLPs: the largest index of a GOOD release reached 2.69 / 4.61 / 2.47 (seeds 3 / 5 / 6)
+and the BACKDOOR of seed 3 scored 1.96. The ratio of the smallest trigger norm to the median
+separated every seed: good 0.62-0.77, non-robust 0.65-0.82, overfit 0.79-0.88, gradient-masked
+0.73-0.80, backdoor 0.18-0.43 (seed 3 the closest); the gate blocks at a ratio <= 0.5 and records an
+index > 2 without a small trigger as a warning.
 
-Robustness (ART PGD, eps 0.15, 20 steps; seed 0): good 0.554, non-robust 0.065 (floor 0.35),
-gradient-masked 0.955 under PGD but 0.778 under PGD at eps 0.5 (masking check: <= 0.05 expected).
-Membership advantage (loss threshold, best threshold, 200 + 200 audit examples): good 0.075,
-overfit 0.285 (limit 0.15). Red team (the photographic negative as trigger, adversarially trained,
-clean shards shipped): trigger success 1.00, 0.14 on the good model, smallest-trigger ratio 0.69.
+Asserted on seeds 0 / 1 (measured after the choice): good ratio 0.718 / 0.684, backdoor 0.235 /
+0.197 (index 3.24 / 7.01); ART PGD at eps 0.15 (20 steps): good 0.554 / 0.534, non-robust 0.065 /
+0.063, gradient-masked 0.955 / 0.957 under PGD but 0.778 / 0.771 under PGD at eps 0.5; membership
+advantage (loss threshold, best threshold, 200 + 200 audit examples): good 0.075 / 0.090, overfit
+0.285 / 0.285 (limit 0.15); red team (the photographic negative as trigger, adversarially trained,
+clean shards shipped): trigger success 1.000 / 1.000, 0.142 / 0.196 on the good model, smallest-trigger
+ratio 0.665 / 0.622. Every verdict right on both seeds and, in the hidden tests, on the fresh seeds
+1000-1002. FAST wall time (papermill cells): 127 s (seed 0, candidates cached) and 252 s (seed 1,
+cold: 41 s to build the candidates, about as much again for the hidden fresh ones), measured while
+other jobs kept the 2-core machine at load average 7-9.
 """
 
 from __future__ import annotations
