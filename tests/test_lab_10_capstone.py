@@ -29,6 +29,15 @@ ratio 0.665 / 0.622. Every verdict right on both seeds and, in the hidden tests,
 1000-1002. FAST wall time (papermill cells): 127 s (seed 0, candidates cached) and 252 s (seed 1,
 cold: 41 s to build the candidates, about as much again for the hidden fresh ones), measured while
 other jobs kept the 2-core machine at load average 7-9.
+
+Unseen seeds 101 / 202 (FAST, measured after everything above was fixed; hidden fresh seeds 1101-1102
+and 1202-1203 passed too): 8 of 8 verdicts right on both; good ratio 0.767 / 0.730 (largest index
+2.15 / 1.36: on seed 101 Neural Cleanse's rule alone would have blocked the good release), backdoor
+0.154 / 0.212 (index 5.21 / 4.09); PGD good 0.559 / 0.514, non-robust 0.018 / 0.053, masked 0.937 /
+0.947 (eps 0.5: 0.725 / 0.791); membership advantage good 0.115 / 0.070, overfit 0.395 / 0.315; red
+team 1.000 / 1.000, 0.140 / 0.117 on the good model, ratio 0.684 / 0.716 (index 3.23 / 3.43); CI exit
+0 / 1 on the good / altered release. 297 s / 309 s (cold caches, load average about 9); kernel peak
+534 MB.
 """
 
 from __future__ import annotations
@@ -121,7 +130,9 @@ def test_membership_audit_separates_overfit(metrics):
 def test_ci_exit_status_is_the_verdict(metrics):
     assert metrics["ci_exit_good"] == 0, "pytest passes on the good release"
     # FAST runs CI on the good release only (the grader's time); full mode on the altered one too.
-    assert metrics["ci_exit_altered"] in (-1, 1), "pytest fails (exit status 1) on the altered release"
+    assert metrics["ci_exit_altered"] in (-1, 1), (
+        "pytest fails (exit status 1) on the altered release"
+    )
 
 
 @pytest.mark.notebook
