@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 import threatlab.candidates as candidates
 from threatlab.candidates import (
     BAD_KINDS,
+    GOOD_KINDS,
     KINDS,
     build_all,
     build_release,
@@ -31,6 +32,7 @@ from threatlab.candidates import (
     load_release,
     public_key_hex,
     publisher_key,
+    release_data,
     write_release,
 )
 from threatlab.train import accuracy, predict
@@ -309,6 +311,89 @@ def test_membership_advantage_separates_overfit_from_good(built, seed, evaluatio
     assert _pgd_accuracy(model, x, y, POLICY.robustness_eps) >= POLICY.robustness_floor + MARGIN
 
 
+def _trigger_search_norms(model, x, y, *, steps=100, lam=0.02):
+    """Neural Cleanse's search, minimal: per class, the L1 norm of the smallest mask (with its
+    pattern) that sends the other classes' images there."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    norms = []
+    for target in range(POLICY.num_classes):
+        images = x[y != target]
+        torch.manual_seed(target)
+        logits_mask = torch.zeros(1, *POLICY.input_shape, requires_grad=True)
+        logits_pattern = torch.zeros(1, *POLICY.input_shape, requires_grad=True)
+        optimizer = torch.optim.Adam([logits_mask, logits_pattern], lr=0.1)
+        goal = torch.full((len(images),), target)
+        for _ in range(steps):
+            mask = torch.sigmoid(4 * logits_mask - 2)
+            stamped = (1 - mask) * images + mask * torch.sigmoid(logits_pattern)
+            loss = torch.nn.functional.cross_entropy(model(stamped), goal) + lam * mask.sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        norms.append(torch.sigmoid(4 * logits_mask - 2).sum().item())
+    return torch.tensor(norms)
+
+
+def _anomaly_index(norms):
+    median = norms.median()
+    mad = 1.4826 * (norms - median).abs().median()
+    return (median - norms) / mad
+
+
+def test_a_trigger_search_finds_the_backdoor_and_nothing_in_a_good_model(built, evaluation):
+    """The backdoor is findable at the model level (the shards are clean): the target class needs
+    a far smaller trigger than the others; no class of a good model stands out."""
+    x, y = evaluation
+    seed = SEEDS[0]
+    backdoor = built[seed]["backdoor"]
+    index = _anomaly_index(_trigger_search_norms(_model(backdoor), x, y))
+    assert int(index.argmax()) == backdoor.details["target"]
+    assert index.max() > POLICY.max_anomaly_index + 0.5, index
+    good = _anomaly_index(_trigger_search_norms(_model(built[seed]["good"]), x, y))
+    assert good.max() < POLICY.max_anomaly_index - 0.3, good
+
+
+def _drift_p_value(reference, window) -> float:
+    """Per-pixel two-sample KS tests, Bonferroni-corrected (Lab 08's drift test, method "ks")."""
+    from scipy.stats import ks_2samp
+
+    a = reference.reshape(len(reference), -1).numpy()
+    b = window.reshape(len(window), -1).numpy()
+    smallest = min(ks_2samp(a[:, j], b[:, j]).pvalue for j in range(a.shape[1]))
+    return min(1.0, a.shape[1] * smallest)
+
+
+def test_monitoring_reference_is_representative_except_in_the_opt_in_kind(
+    built, evaluation, tmp_path
+):
+    x_eval, _ = evaluation
+    for seed in SEEDS:
+        reference, _ = load_release(built[seed]["good"].path).reference()
+        assert _drift_p_value(reference, x_eval) >= POLICY.drift_alpha
+    assert "unrepresentative_reference" not in KINDS
+    bad = build_release(tmp_path / "ref", "unrepresentative_reference", seed=SEEDS[0])
+    assert bad.verdict == "block" and bad.details["reference_classes"] == [0, 1]
+    reference, labels = load_release(bad.path).reference()
+    assert len(reference) >= POLICY.min_reference_size
+    assert _drift_p_value(reference, x_eval) < POLICY.drift_alpha
+    # Everything else is the good release's.
+    good = load_release(built[SEEDS[0]]["good"].path).manifest["artifacts"]
+    other = load_release(bad.path).manifest["artifacts"]
+    changed = sorted(name for name in good if good[name] != other[name])
+    assert changed == ["monitoring/reference-stats.json", "monitoring/reference.npy"], changed
+
+
+def test_release_data_is_what_the_releases_ship(built):
+    data = release_data(SEEDS[0])
+    release = load_release(built[SEEDS[0]]["good"].path)
+    x, y = release.training_data()
+    assert torch.equal(x, data.x_train) and torch.equal(y, data.y_train)
+    xm, ym, xn, yn = release.audit_split()
+    assert torch.equal(xm, data.members[0]) and torch.equal(xn, data.x_non)
+    assert torch.equal(release.reference()[0], data.x_ref)
+
+
 # -------------------------------------------------------------- writer, loader, bad input
 
 
@@ -403,4 +488,5 @@ def test_bad_input(tmp_path, monkeypatch):
 def test_kinds_are_documented():
     doc = candidates.__doc__
     for kind in KINDS:
-        assert f"``{kind}``" in doc, kind
+        assert f'"{kind}"' in doc, kind
+        assert kind in GOOD_KINDS or f"``{kind}``:" in doc, f"{kind}'s defect is not described"
