@@ -105,7 +105,6 @@ def test_trigger_search_separates_backdoor_by_size(metrics):
     # Neural Cleanse (Wang et al. 2019): the backdoor's target needs a much smaller trigger. The
     # size ratio separates; the anomaly index alone does not on 10 labels (see the docstring).
     assert metrics["nc_min_ratio_backdoor"] <= 0.45, metrics["nc_min_ratio_backdoor"]
-    assert metrics["nc_max_index_backdoor"] > 2.0, "the backdoor also stands out by the index"
     assert metrics["nc_min_ratio_good"] >= 0.55, metrics["nc_min_ratio_good"]
 
 
