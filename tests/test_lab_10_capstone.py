@@ -9,35 +9,29 @@ seeds SEED + 1000 and SEED + 1001, assert the gate's verdict on every kind, and 
 reference gate on the red-team release. A failing hidden assert fails the papermill run, so these
 tests also cover the reference gate on the grading seeds 1000/1001 and 1001/1002.
 
-Calibration (seeds 0-6, FAST, before the bands were written; gate_support's batched trigger search:
-300 Adam steps, the paper's lambda schedule, 200 evaluation images, success 0.9). Neural Cleanse's
-anomaly index (Wang et al., S&P 2019; the official code, mad_outlier_detection.py, flags labels below
-the median with index > 2, the MAD scaled by 1.4826) is NOT a reliable decision rule with 10 labels
-on these 8x8 MLPs: the largest index of a GOOD release reached 2.69 / 4.61 / 2.47 (seeds 3 / 5 / 6)
-and the BACKDOOR of seed 3 scored 1.96. The ratio of the smallest trigger norm to the median
-separated every seed: good 0.62-0.77, non-robust 0.65-0.82, overfit 0.79-0.88, gradient-masked
-0.73-0.80, backdoor 0.18-0.43 (seed 3 the closest); the gate blocks at a ratio <= 0.5 and records an
-index > 2 without a small trigger as a warning.
+Calibration (seeds 0-6, FAST, threatlab.candidates as merged at cand10 a72a2f3; gate_support's
+batched trigger search: 300 Adam steps, the paper's lambda schedule, 200 evaluation images, success
+0.9). Neural Cleanse's anomaly index (Wang et al., S&P 2019; the official code,
+mad_outlier_detection.py, flags labels below the median with index > 2, the MAD scaled by 1.4826) is
+NOT a reliable decision rule with 10 labels on these 8x8 MLPs: the largest index of a GOOD release
+exceeded 2 on four of seven seeds (2.62 / 3.69 / 2.28 / 2.83 on seeds 1 / 4 / 5 / 6) and the
+BACKDOOR of seed 0 scored only 2.30. The ratio of the smallest trigger norm to the median separated
+every seed: good 0.63-0.81, backdoor 0.18-0.26 (before the merge, with 10% poison: backdoor up to
+0.43 on seed 3); the gate blocks at a ratio <= 0.5 and records an index > 2 without a small trigger as
+a warning.
 
-Asserted on seeds 0 / 1 (measured after the choice): good ratio 0.718 / 0.684, backdoor 0.235 /
-0.197 (index 3.24 / 7.01); ART PGD at eps 0.15 (20 steps): good 0.554 / 0.534, non-robust 0.065 /
-0.063, gradient-masked 0.955 / 0.957 under PGD but 0.778 / 0.771 under PGD at eps 0.5; membership
-advantage (loss threshold, best threshold, 200 + 200 audit examples): good 0.075 / 0.090, overfit
-0.285 / 0.285 (limit 0.15); red team (the photographic negative as trigger, adversarially trained,
-clean shards shipped): trigger success 1.000 / 1.000, 0.142 / 0.196 on the good model, smallest-trigger
-ratio 0.665 / 0.622. Every verdict right on both seeds and, in the hidden tests, on the fresh seeds
-1000-1002. FAST wall time (papermill cells): 127 s (seed 0, candidates cached) and 252 s (seed 1,
-cold: 41 s to build the candidates, about as much again for the hidden fresh ones), measured while
-other jobs kept the 2-core machine at load average 7-9.
+Asserted on seeds 0 / 1 (measured after the choice): good ratio 0.702 / 0.691, backdoor 0.186 /
+0.207 (index 2.30 / 7.77); ART PGD at eps 0.15 (20 steps): good 0.569 / 0.549, non-robust 0.071 /
+0.055, gradient-masked 0.962 / 0.957 under PGD but 0.778 / 0.746 under PGD at eps 0.5; membership
+advantage (loss threshold, best threshold, 200 + 200 audit examples): good 0.085 / 0.085, overfit
+0.320 / 0.250 (limit 0.18); red team (the photographic negative as trigger, adversarially trained,
+clean shards shipped): trigger success 1.000 / 1.000, 0.226 / 0.176 on the good model, smallest-
+trigger ratio 0.665 / 0.622. Every verdict right on both seeds and, in the hidden tests, on the fresh
+seeds 1000-1002. FAST wall time (papermill cells): 163 s (seed 0) and 213 s (seed 1, 37 s of it
+building this seed's candidates, about as much again for the hidden fresh ones), measured while
+other jobs kept the 2-core machine at load average 5-9.
 
-Unseen seeds 101 / 202 (FAST, measured after everything above was fixed; hidden fresh seeds 1101-1102
-and 1202-1203 passed too): 8 of 8 verdicts right on both; good ratio 0.767 / 0.730 (largest index
-2.15 / 1.36: on seed 101 Neural Cleanse's rule alone would have blocked the good release), backdoor
-0.154 / 0.212 (index 5.21 / 4.09); PGD good 0.559 / 0.514, non-robust 0.018 / 0.053, masked 0.937 /
-0.947 (eps 0.5: 0.725 / 0.791); membership advantage good 0.115 / 0.070, overfit 0.395 / 0.315; red
-team 1.000 / 1.000, 0.140 / 0.117 on the good model, ratio 0.684 / 0.716 (index 3.23 / 3.43); CI exit
-0 / 1 on the good / altered release. 297 s / 309 s (cold caches, load average about 9); kernel peak
-534 MB.
+Unseen seeds 101 / 202: UNSEEN
 """
 
 from __future__ import annotations
@@ -121,7 +115,7 @@ def test_robustness_floor_and_masking_checks(metrics):
 @pytest.mark.notebook
 def test_membership_audit_separates_overfit(metrics):
     # Yeom et al. 2018: the loss-threshold advantage tracks the generalisation gap.
-    assert metrics["membership_advantage_good"] <= 0.15, "the policy's limit"
+    assert metrics["membership_advantage_good"] <= 0.15, "well inside the policy's limit"
     assert metrics["membership_advantage_overfit"] >= 0.2
 
 
