@@ -31,7 +31,14 @@ seeds 1000-1002. FAST wall time (papermill cells): 163 s (seed 0) and 213 s (see
 building this seed's candidates, about as much again for the hidden fresh ones), measured while
 other jobs kept the 2-core machine at load average 5-9.
 
-Unseen seeds 101 / 202: UNSEEN
+Unseen seeds 101 / 202 (FAST, measured after everything above was fixed; the hidden fresh seeds
+1101-1102 and 1202-1203 passed too): 8 of 8 verdicts right on both, each bad kind blocked by its own
+check; good ratio 0.751 / 0.762 (largest index 1.87 / 2.49: on seed 202 Neural Cleanse's rule alone
+would have blocked the good release), backdoor 0.170 / 0.170 (index 3.08 / 3.25); PGD good 0.584 /
+0.544, non-robust 0.015 / 0.038, masked 0.935 / 0.960 (eps 0.5: 0.743 / 0.768); membership
+advantage good 0.105 / 0.060, overfit 0.375 / 0.260; red team 1.000 / 1.000, 0.182 / 0.162 on the
+good model, ratio 0.684 / 0.716 (index 3.23 / 3.43); CI exit 0 on the good release. 244 s / 238 s
+(cold caches, load average about 8); kernel peak 534 / 535 MB.
 """
 
 from __future__ import annotations
