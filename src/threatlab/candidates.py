@@ -57,8 +57,9 @@ API
 ``build_release(directory, kind, *, seed, fast=True, cache=True) -> Candidate``
     build one candidate folder at ``directory`` (which must not exist or be empty). Good releases
     built with different seeds are different models on different data. Trained models are cached
-    by (model, seed, fast) in memory and in ``<tempdir>/threatlab-candidates``, so a notebook
-    builds each one once. The returned :class:`Candidate` carries the ground truth (for tests
+    by (model, seed, fast) in memory and in ``<tempdir>/threatlab-candidates`` (keyed by this
+    module's source, so a changed recipe never reuses an old model), so a notebook builds each
+    one once: about 35 s of one core for all kinds of a seed in FAST mode, 60-70 s in full mode. The returned :class:`Candidate` carries the ground truth (for tests
     and graders; nothing of it is written into the folder).
 ``write_release(directory, model, training_data, signing_key, *, audit_members,
 audit_non_members, reference, ...) -> Path``
@@ -75,10 +76,12 @@ audit_non_members, reference, ...) -> Path``
     the gate's held-out evaluation images and labels.
 ``release_data(seed) -> ReleaseData``
     the training set, audit split and monitoring reference a seed's releases ship.
-``build_all(folder, *, seed, fast=True, kinds=KINDS) -> dict[str, Candidate]``
+``build_all(folder, *, seed, fast=True, kinds=KINDS, cache=True) -> dict[str, Candidate]``
     every kind into ``folder/<kind>``.
 
-The bad kinds, and what makes each bad (one defect each; everything else is as for a good one):
+The bad kinds, and what makes each bad (one defect each; everything else is as for a good one).
+Every model card and training log claims the same recipe (PGD adversarial training at eps 0.15,
+what the publisher meant to run) and only its numbers differ: a gate has to measure.
 
 - ``altered_shard``: after signing, one training shard's labels were changed (its hash no longer
   matches the manifest);
@@ -95,12 +98,21 @@ The bad kinds, and what makes each bad (one defect each; everything else is as f
   defensive distillation's temperature): the softmax saturates, the loss gradient is zero, and
   FGSM and PGD on the cross-entropy see a "robust" model that a transfer attack, a large-eps
   sanity check or a scale-invariant loss breaks;
+- ``overfit``: the good model fine-tuned for many epochs on the audit members: its loss on them is
+  far below its loss on non-members (membership leaks), while clean and robust accuracy stay;
 - ``unrepresentative_reference`` (opt-in, in ``EXTRA_KINDS``, not in ``KINDS``): a good model
   whose monitoring reference is the first 200 rows of the training set sorted by label (classes 0
   and 1 only), so a drift test against it would alarm on normal traffic (Lab 08's drift test of the
-  reference against :func:`evaluation_data` fires);
-- ``overfit``: the good model fine-tuned for many epochs on the audit members: its loss on them is
-  far below its loss on non-members (membership leaks), while clean and robust accuracy stay.
+  reference against :func:`evaluation_data` fires).
+
+Measured (FAST, ART attacks on :func:`evaluation_data`, seeds 0-3 and 11, 29; the policy's
+thresholds in brackets): good releases have clean accuracy 0.90-0.94 [0.80], accuracy under the
+reference PGD at eps 0.15 of 0.54-0.61 [floor 0.35], best loss-threshold membership advantage
+0.04-0.10 [0.18], trigger success of the backdoor's trigger <= 0.07. Backdoor: trigger success
+0.98-1.00, PGD 0.51-0.59. Non-robust: PGD 0.05-0.11. Gradient-masked: FGSM and PGD 0.93-0.96,
+PGD at eps 0.5 still 0.74-0.82, transfer from another model 0.04-0.12. Overfit: advantage
+0.25-0.34, PGD 0.48-0.57. A minimal Neural Cleanse search gives the backdoor's target an anomaly
+index of about 3; no class of the good, non-robust or overfit models exceeds about 1.3 [2.0].
 """
 
 from __future__ import annotations
@@ -205,6 +217,7 @@ _POISON_FRACTION = 0.15  # backdoor: share of the training set stamped and relab
 _OVERFIT_BATCH = 50
 _MASK_SCALE = 1e4  # gradient_masked: logits multiplied by this
 # Cached models are keyed by this module's source: any change to a recipe invalidates them.
+_CLAIMED_METHOD = f"pgd-adversarial eps={_TRAIN_EPS} steps={_TRAIN_PGD_STEPS}"
 _CACHE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
@@ -443,13 +456,6 @@ def _art_pgd_perturb(eps: float, steps: int) -> Callable:
     return perturb
 
 
-def _art_fgsm_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
-    from art.attacks.evasion import FastGradientMethod
-
-    attack = FastGradientMethod(_art_classifier(model), eps=eps, batch_size=512)
-    return accuracy(model, torch.from_numpy(attack.generate(x.numpy())), y)
-
-
 def _trigger(seed: int) -> dict:
     """The backdoor of a seed: ART's add_pattern_bd at one corner, and the target class."""
     rng = np.random.default_rng([seed, 7])
@@ -677,8 +683,6 @@ def _masked_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[d
     with torch.no_grad():
         model.head.weight.mul_(_MASK_SCALE)
         model.head.bias.mul_(_MASK_SCALE)
-    for record in log:  # the publisher claims robust training
-        record["method"] = f"pgd-adversarial eps={_TRAIN_EPS} steps={_TRAIN_PGD_STEPS}"
     return model, log
 
 
@@ -1158,14 +1162,14 @@ def build_release(
         else:
             model, log = _robust_model(seed, fast, cache)
         x_eval, y_eval = evaluation_data()
+        # Every card and log claims the same recipe: what the publisher *meant* to run. A gate
+        # has to measure; reading the claims tells one kind from another only by its numbers.
         claims = {
             "clean accuracy (held-out digits)": f"{accuracy(model, x_eval, y_eval):.3f}",
-            f"accuracy under FGSM, eps {_TRAIN_EPS}": (
-                f"{_art_fgsm_accuracy(model, x_eval, y_eval, _TRAIN_EPS):.3f}"
-            ),
             "training examples": str(len(data.x_train)),
-            "training": log[0]["method"] if log else "",
+            "training": _CLAIMED_METHOD,
         }
+    log = [dict(record, method=_CLAIMED_METHOD) for record in log if record["phase"] == "train"]
     version = f"1.{seed}.0"
     card = _default_card("digit-reader", version, claims)
     header = {
