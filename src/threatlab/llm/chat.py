@@ -80,10 +80,12 @@ class LlamaChatModel:
     ) -> str:
         """Greedy reply (temperature 0, top_k 1), the GGUF's own chat template applied.
 
-        Each call starts from an empty KV cache, so a reply never depends on earlier calls.
+        llama.cpp keeps the KV cache of the previous prompt and evaluates only what differs from
+        it, so calls that share a system prompt skip re-reading it (about 1.8x faster in Lab 09).
+        The reply is the same as from an empty cache: each token's keys and values are computed
+        from that token and the ones before it (tests/test_llm.py checks it on real prompts).
         """
         _check_messages(messages)
-        self.llama.reset()
         out = self.llama.create_chat_completion(
             messages=messages,
             temperature=0.0,
