@@ -7,9 +7,10 @@ depend on the real model's words; the submissions still run the whole notebook, 
 
 Three submissions keep the run short. Each is one FAST run with the real model: 387 s for the
 alternatives submission in the bwrap sandbox under load 6-8 on 2 cores (16/16, no finding; the model
-file is bound read-only and fits the default 4 GB address-space limit). tests/grader/hostile.py caps a
-whole ``threatlab-grade`` run at 900 s, so on a busy machine run this file with
-``THREATLAB_VALIDITY_WORKERS=3`` (one worker per submission; 5 passed in 461 s that way): one answers all six functions with alternative correct implementations written from
+file is bound read-only and fits the default 4 GB address-space limit); with the model's prompt
+prefix reused between calls (threatlab.llm) a run is about half as long. On a busy machine,
+``THREATLAB_VALIDITY_WORKERS=3`` grades the three side by side (5 passed in 461 s that way). One
+submission answers all six functions with alternative correct implementations written from
 the docstrings; two combine plausible mistakes. ``filter_output`` calls ``is_allowed_url``, so the
 mistaken ``is_allowed_url`` also costs ``test_filter_output`` points (allowed: a mistake must lose at
 least on the cells it names), and no ``filter_output`` mistake shares its submission.
