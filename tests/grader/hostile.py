@@ -59,7 +59,12 @@ def grade(submissions: Path, out: Path, *extra: str, env: dict | None = None, la
     # threatlab-grade enforces its own per-submission limit (--timeout); this outer one only stops a
     # hung grader, so it must hold a whole folder graded one at a time (Lab 09's model runs included).
     return subprocess.run(
-        command, capture_output=True, text=True, env=environ | (env or {}), timeout=3600, check=False
+        command,
+        capture_output=True,
+        text=True,
+        env=environ | (env or {}),
+        timeout=3600,
+        check=False,
     )
 
 
