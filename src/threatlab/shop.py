@@ -424,18 +424,21 @@ def render_markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": True}).render(text)
 
 
-_URL_ATTRS = {
-    "src",
-    "href",
-    "srcset",
-    "action",
-    "formaction",
-    "poster",
-    "background",
-    "data",
-    "xlink:href",
-    "ping",
-}
+# The HTML attributes whose value makes a browser load or link a URL (what the chat window renders).
+URL_ATTRIBUTES = frozenset(
+    {
+        "src",
+        "href",
+        "srcset",
+        "action",
+        "formaction",
+        "poster",
+        "background",
+        "data",
+        "xlink:href",
+        "ping",
+    }
+)
 
 
 class _URLCollector(HTMLParser):
@@ -445,7 +448,7 @@ class _URLCollector(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for name, value in attrs:
-            if name in _URL_ATTRS and value:
+            if name in URL_ATTRIBUTES and value:
                 parts = (
                     [p.strip().split(" ")[0] for p in value.split(",")]
                     if name == "srcset"
