@@ -48,20 +48,11 @@ import re
 
 import pytest
 
+from threatlab.candidates import KINDS
 from threatlab.course import read_notebook, solution_path, student_path
 
 LAB = "10-capstone"
 SEEDS = [0, 1]
-KINDS = (
-    "good",
-    "altered_shard",
-    "unknown_signer",
-    "pickle_payload",
-    "backdoor",
-    "non_robust",
-    "gradient_masked",
-    "overfit",
-)
 BLOCKED_BY = {
     "altered_shard": "provenance",
     "unknown_signer": "provenance",

@@ -574,7 +574,12 @@ def _fit(
     ]
 
 
-def _robust_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
+def _release_model(
+    seed: int, fast: bool, cache: bool, *, robust: bool
+) -> tuple[nn.Module, list[dict]]:
+    """The model a seed's release ships: PGD adversarial training (robust) or standard training."""
+    name = "robust" if robust else "standard"
+
     def make():
         data = release_data(seed)
         seed_everything(seed)
@@ -585,33 +590,13 @@ def _robust_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[d
             data.y_train,
             epochs=_epochs(fast),
             seed=seed,
-            adversarial=_TRAIN_EPS,
-            desc="robust model",
+            adversarial=_TRAIN_EPS if robust else None,
+            desc=f"{name} model",
             phase="train",
         )
         return model, log
 
-    return _cached_model("robust", seed, fast, cache, make)
-
-
-def _standard_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
-    def make():
-        data = release_data(seed)
-        seed_everything(seed)
-        model = default_policy().new_model()
-        log = _fit(
-            model,
-            data.x_train,
-            data.y_train,
-            epochs=_epochs(fast),
-            seed=seed,
-            adversarial=None,
-            desc="standard model",
-            phase="train",
-        )
-        return model, log
-
-    return _cached_model("standard", seed, fast, cache, make)
+    return _cached_model(name, seed, fast, cache, make)
 
 
 def _poisoned_training_set(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -657,7 +642,7 @@ def _backdoor_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list
 
 def _overfit_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
     def make():
-        model, log = _robust_model(seed, fast, cache)
+        model, log = _release_model(seed, fast, cache, robust=True)
         data = release_data(seed)
         xm, ym = data.members
         seed_everything(seed + 1)
@@ -680,7 +665,7 @@ def _overfit_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[
 
 
 def _masked_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
-    model, log = _standard_model(seed, fast, cache)
+    model, log = _release_model(seed, fast, cache, robust=False)
     with torch.no_grad():
         model.head.weight.mul_(_MASK_SCALE)
         model.head.bias.mul_(_MASK_SCALE)
@@ -1154,14 +1139,14 @@ def build_release(
             details["trigger"] = _trigger(seed)
             details["target"] = details["trigger"]["target"]
         elif kind == "non_robust":
-            model, log = _standard_model(seed, fast, cache)
+            model, log = _release_model(seed, fast, cache, robust=False)
         elif kind == "gradient_masked":
             model, log = _masked_model(seed, fast, cache)
             details["logit_scale"] = _MASK_SCALE
         elif kind == "overfit":
             model, log = _overfit_model(seed, fast, cache)
         else:
-            model, log = _robust_model(seed, fast, cache)
+            model, log = _release_model(seed, fast, cache, robust=True)
         x_eval, y_eval = evaluation_data()
         # Every card and log claims the same recipe: what the publisher *meant* to run. A gate
         # has to measure; reading the claims tells one kind from another only by its numbers.
