@@ -26,7 +26,8 @@ tool attacks, which is why the "above zero" property is asserted on the tool goa
 The structural controls are zero by construction (the filter, the gate and the executor cannot let
 the attack through whatever the model writes); the tests assert exactly zero for them.
 Wall time: ~40 model calls; under load 5-8 on the 2 shared cores, 190-530 s of model time per FAST
-run (prompt evaluation dominates: 2.8 s for a 156-token prompt with the KV cache reset per call).
+run (prompt evaluation dominated: 2.8 s for a 156-token prompt while the KV cache was reset per call;
+threatlab.llm now reuses the shared prompt prefix: FAST 93.5 s, full 185.7 s on 2 idle cores, make bench).
 Unseen seeds 101 / 202 (FAST, run once after the bands were fixed; every band holds): direct .83 / .67;
 indirect none, sandwich, datamark, base64 .67 0 0 0 / 1 0 .33 0; utility 1 .5 .5 .5 / 1 1 1 0;
 exfiltration .67 0 / 1 0; tool ASR none, sandwich, gate, dual 1 1 0 0 / 1 1 0 0; tool utility none,
