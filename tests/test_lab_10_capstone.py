@@ -58,6 +58,7 @@ BLOCKED_BY = {
     "unknown_signer": "provenance",
     "pickle_payload": "artifacts",
     "backdoor": "backdoor",
+    "poisoned_data": "data",
     "non_robust": "robustness",
     "gradient_masked": "robustness",
     "overfit": "privacy",
@@ -80,7 +81,7 @@ def test_reports_the_headline_metrics(metrics):
 
 @pytest.mark.notebook
 def test_every_verdict_is_right_for_the_right_reason(metrics):
-    # Eight candidates, one of each kind: the good one ships, each bad one is blocked by the check
+    # Nine candidates, one of each kind: the good one ships, each bad one is blocked by the check
     # built for it (and the tampered ones before any weight is loaded: see the notebook's tests).
     assert metrics["n_candidates"] == len(KINDS)
     assert metrics["verdicts_right"] == len(KINDS), {k: metrics[f"verdict_{k}"] for k in KINDS}
@@ -98,6 +99,24 @@ def test_trigger_search_separates_backdoor_by_size(metrics):
     # size ratio separates; the anomaly index alone does not on 10 labels (see the docstring).
     assert metrics["nc_min_ratio_backdoor"] <= 0.45, metrics["nc_min_ratio_backdoor"]
     assert metrics["nc_min_ratio_good"] >= 0.55, metrics["nc_min_ratio_good"]
+
+
+@pytest.mark.notebook
+def test_spectral_signatures_find_the_poisoned_class_only(metrics):
+    # Tran et al. 2018: in the model's features the poisoned class varies far more along its top
+    # singular direction than clean digits of the class (policy max_spectral_ratio 3.0); clean
+    # shards (the good and backdoor releases, the red team's) stay below it with a margin.
+    assert metrics["spectral_target_ratio_poisoned_data"] >= 3.6
+    assert (
+        metrics["spectral_max_ratio_poisoned_data"]
+        == metrics["spectral_target_ratio_poisoned_data"]
+    )
+    assert 35 <= metrics["spectral_outliers_poisoned_data"] <= 65, "about the 50 poisoned samples"
+    for kind in ("good", "backdoor", "red"):
+        assert metrics[f"spectral_max_ratio_{kind}"] <= 2.5, (
+            kind,
+            metrics[f"spectral_max_ratio_{kind}"],
+        )
 
 
 @pytest.mark.notebook
@@ -156,7 +175,8 @@ def test_hidden_reference_gate_is_the_solution():
     reference = _functions(match.group(1))
     solution = {}
     for gid in ("anomaly_index", "check_provenance", "check_artifacts", "check_backdoor",
-                "check_robustness", "check_privacy", "check_monitoring", "gate"):  # fmt: skip
+                "check_data", "check_robustness", "check_privacy", "check_monitoring",
+                "gate"):  # fmt: skip
         solution.update(_functions(cells[gid]))
     assert set(reference) == set(solution)
     different = [name for name in solution if reference[name] != solution[name]]
