@@ -1,7 +1,7 @@
 """Grading validity of Lab 10 (capstone: the release gate), graded from the student's contracts.
 
-Ten answer cells: seven checks' functions (``check_provenance``, ``check_artifacts``,
-``anomaly_index``, ``check_backdoor``, ``check_robustness``, ``check_privacy``,
+Eleven answer cells: eight checks' functions (``check_provenance``, ``check_artifacts``,
+``anomaly_index``, ``check_backdoor``, ``check_data``, ``check_robustness``, ``check_privacy``,
 ``check_monitoring``), ``gate``, ``release_report`` and the red-team cell (``red_team``:
 ``RED_TARGET``, ``red_trigger``, ``build_red_release``). The gate's points are per verdict group on
 fresh candidates (seed SEED + 1000 and a second good release with SEED + 1001): every group's cell
@@ -269,6 +269,51 @@ MONITORING = answer(
     '''
 )
 
+DATA = answer(
+    '''
+    def check_data(release, policy):
+        """Covariance eigenvectors instead of an SVD; per-class spreads compared on the top one."""
+        tags = ("AML.T0020", "ML02:2023")
+        n = policy.num_classes
+        result = {"ratios": [0.0] * n, "outliers": [0] * n, "max_ratio": 0.0,
+                  "suspect_label": 0, "samples": 0}
+        try:
+            images, labels = release.training_data()
+            net = policy.new_model()
+            net.load_state_dict(load_file(str(release.weights_path)), strict=True)
+            net.eval()
+        except Exception as exc:
+            return [Finding("data", "block", f"cannot screen the shards: {exc!r}", tags)], result
+        result["samples"] = int(labels.numel())
+        clean_x, clean_y = evaluation_data()
+        with torch.no_grad():
+            shard_f = net.features(images).to(torch.float64)
+            clean_f = net.features(clean_x).to(torch.float64)
+        out = []
+        for c in range(n):
+            a, b = shard_f[labels == c], clean_f[clean_y == c]
+            if a.shape[0] < 2 or b.shape[0] < 2:
+                continue
+            a = a - a.mean(0, keepdim=True)
+            b = b - b.mean(0, keepdim=True)
+            _, vectors = torch.linalg.eigh(a.T @ a / a.shape[0])
+            v = vectors[:, -1]
+            pa = a @ v
+            spread_b = float(((b @ v) ** 2).mean())
+            ratio = float((pa**2).mean()) / spread_b if spread_b > 0 else float("inf")
+            side = torch.sign(pa[torch.argmax(pa.abs())])
+            count = int(((pa * side) > 0).sum())
+            result["ratios"][c], result["outliers"][c] = ratio, count
+            if ratio > policy.max_spectral_ratio:
+                out.append(Finding("data", "block", f"class {c}: spread ratio {ratio:.2f}, "
+                                   f"{count} samples on the far side", tags,
+                                   {"label": c, "ratio": ratio, "outliers": count}))
+        result["max_ratio"] = max(result["ratios"])
+        result["suspect_label"] = max(range(n), key=lambda c: result["ratios"][c])
+        return out, result
+    '''
+)
+
 GATE = answer(
     '''
     def gate(release, policy):
@@ -296,6 +341,7 @@ GATE = answer(
         if model is not None and not report.blocking():
             xs, ys = evaluation_data()
             record("backdoor", lambda: check_backdoor(model, xs[:200], policy))
+            record("data", lambda: check_data(release, policy))
             record("robustness", lambda: check_robustness(model, xs, ys, policy))
 
             def audit():
@@ -414,6 +460,7 @@ GATE_WITHOUT_PRIVACY = answer(
             x, y = evaluation_data()
             for name, call in (
                 ("backdoor", lambda: check_backdoor(model, x[:200], policy)),
+                ("data", lambda: check_data(release, policy)),
                 ("robustness", lambda: check_robustness(model, x, y, policy)),
                 ("monitoring", lambda: check_monitoring(release, policy)),
             ):
@@ -621,6 +668,30 @@ BACKDOOR_LARGEST_SUSPECT = answer(
     '''
 )
 
+DATA_LABEL_COUNTS = answer(
+    '''
+    def check_data(release, policy):
+        """Screens the label counts: a poisoned class would hold more than its share."""
+        n = policy.num_classes
+        tags = ("AML.T0020", "ML02:2023")
+        empty = {"ratios": [0.0] * n, "outliers": [0] * n, "max_ratio": 0.0, "suspect_label": 0,
+                 "samples": 0}
+        try:
+            _, labels = release.training_data()
+        except Exception as exc:
+            return [Finding("data", "block", f"no shards: {exc}", tags)], empty
+        counts = torch.bincount(labels, minlength=n).double()
+        ratios = (counts / counts.mean()).tolist()
+        found = [
+            Finding("data", "block", f"class {c} holds {r:.2f} times its share", tags,
+                    {"label": c, "ratio": r, "outliers": int(counts[c])})
+            for c, r in enumerate(ratios) if r > policy.max_spectral_ratio
+        ]
+        return found, {"ratios": ratios, "outliers": [0] * n, "max_ratio": max(ratios),
+                       "suspect_label": int(counts.argmax()), "samples": len(labels)}
+    '''
+)
+
 VARIANTS = [
     Variant(
         "alternatives",
@@ -629,6 +700,7 @@ VARIANTS = [
             "check_artifacts": ARTIFACTS,
             "anomaly_index": ANOMALY_INDEX,
             "check_backdoor": BACKDOOR,
+            "check_data": DATA,
             "check_robustness": ROBUSTNESS,
             "check_privacy": PRIVACY,
             "check_monitoring": MONITORING,
@@ -639,7 +711,7 @@ VARIANTS = [
         why=(
             "every cell written from the docstrings: hashlib instead of sha256_file, one parser "
             "per suffix, torch.quantile for the median, a threshold sweep, a guarded step list, "
-            "the red team's own sampling and seed"
+            "the red team's own sampling and seed, covariance eigenvectors for the data screen"
         ),
     ),
     Variant(
@@ -696,6 +768,7 @@ VARIANTS = [
             "check_monitoring": MONITORING_PRESENCE_ONLY,
             "check_artifacts": ARTIFACTS_BY_EXTENSION,
             "check_backdoor": BACKDOOR_LARGEST_SUSPECT,
+            "check_data": DATA_LABEL_COUNTS,
         },
         loses=(
             "test_check_robustness",
@@ -705,11 +778,14 @@ VARIANTS = [
             "test_check_monitoring",
             "test_check_artifacts",
             "test_check_backdoor",
+            "test_check_data",
+            "test_gate_blocks_backdoor",
         ),
         why=(
             "no masking checks (the masked model ships); the accuracy gap as membership "
             "advantage (the overfit model ships); monitoring checks presence only; artifacts "
-            "trusted by extension; the backdoor's suspect is the largest norm"
+            "trusted by extension; the backdoor's suspect is the largest norm; the data screen "
+            "counts labels only (the poisoned release has the good one's counts: it ships)"
         ),
     ),
 ]
