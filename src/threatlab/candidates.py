@@ -59,7 +59,7 @@ API
     built with different seeds are different models on different data. Trained models are cached
     by (model, seed, fast) in memory and in ``<tempdir>/threatlab-candidates`` (keyed by this
     module's source, so a changed recipe never reuses an old model), so a notebook builds each
-    one once: about 35 s of one core for all kinds of a seed in FAST mode, 60-70 s in full mode. The returned :class:`Candidate` carries the ground truth (for tests
+    one once: about 40 s of one core for all kinds of a seed in FAST mode, 60-70 s in full mode. The returned :class:`Candidate` carries the ground truth (for tests
     and graders; nothing of it is written into the folder).
 ``write_release(directory, model, training_data, signing_key, *, audit_members,
 audit_non_members, reference, ...) -> Path``
@@ -118,13 +118,14 @@ reference PGD at eps 0.15 of 0.54-0.61 [floor 0.35], best loss-threshold members
 0.04-0.10 [0.18], trigger success of the backdoor's trigger <= 0.07. Backdoor: trigger success
 0.98-1.00, PGD 0.51-0.59. Non-robust: PGD 0.05-0.11. Gradient-masked: FGSM and PGD 0.93-0.96,
 PGD at eps 0.5 still 0.74-0.82, transfer from another model 0.04-0.12. Overfit: advantage
-0.25-0.34, PGD 0.48-0.57. Poisoned data: trigger success 1.00, clean accuracy 0.86-0.93,
-PGD 0.55-0.60, advantage 0.06-0.09; a spectral-signature screen of the shards (per class, the
-model's penultimate features, the mean spectral score along the class's top singular direction
-divided by that of the course's clean evaluation images of the class along the same direction)
-gives the target class 4.6-24.6 and every class of the good and backdoor releases at most 1.71
+0.25-0.34, PGD 0.48-0.57. Poisoned data (seeds 0-3, 11, 29, 1000-1002): trigger success 1.00,
+clean accuracy 0.86-0.95, PGD 0.55-0.61, advantage 0.06-0.11; a spectral-signature screen of the
+shards (per class, the model's penultimate features: the mean spectral score along the class's top
+singular direction divided by the mean squared projection of the course's clean evaluation images
+of the class on the same direction) gives the target class 4.6-89, every class of the good and
+backdoor releases at most 1.97 and the poisoned release's other classes at most 2.06
 [max_spectral_ratio 3.0]. A minimal Neural Cleanse search gives the backdoor's target an anomaly
-index of about 3 (the poisoned-data model's target 3.5-30), and no class of the good, non-robust
+index of about 3 (the poisoned-data model's target 2.7-30, always the largest), and no class of the good, non-robust
 or overfit models above about 1.3 [2.0];
 Lab 10's longer search gives good models up to 3.7 on some seeds, so it compares trigger sizes.
 """
