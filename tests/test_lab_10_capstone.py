@@ -39,6 +39,16 @@ would have blocked the good release), backdoor 0.170 / 0.170 (index 3.08 / 3.25)
 advantage good 0.105 / 0.060, overfit 0.375 / 0.260; red team 1.000 / 1.000, 0.182 / 0.162 on the
 good model, ratio 0.684 / 0.716 (index 3.23 / 3.43); CI exit 0 on the good release. 244 s / 238 s
 (cold caches, load average about 8); kernel peak 534 / 535 MB.
+
+The data screen (check_data, added with the poisoned_data kind; calibrated on seeds 0-3, then
+measured on 11, 29, 1000-1002): per class of the shipped shards, the release model's penultimate
+features; the mean spectral score (Tran et al., NeurIPS 2018) along the class's top singular
+direction over the mean squared projection of the gate's clean digits of the class on it. The
+poisoned class scored 4.6-89 (seed 1 lowest, 4.57); no class of a good or backdoor release above
+1.97, no other class of a poisoned release above 2.06; the policy blocks above 3.0. Asserted on
+seeds 0 / 1: poisoned 18.77 / 4.57 (48 / 55 samples on the far side, 50 poisoned), good 1.45 /
+1.46, backdoor 1.59 / 1.71, the red-team release (clean shards) 1.55 / 1.76. The gate's trigger
+search blocks the poisoned_data release too on both seeds (it learned a stamp).
 """
 
 from __future__ import annotations
