@@ -692,6 +692,37 @@ DATA_LABEL_COUNTS = answer(
     '''
 )
 
+DATA_FIXED_THRESHOLD = answer(
+    '''
+    def check_data(release, policy):
+        """The screen is right, but with the threshold the text quotes (3.0) instead of the policy's,
+        and nothing guards the loading: a release without shards raises."""
+        images, labels = release.training_data()
+        net = policy.new_model()
+        net.load_state_dict(load_file(release.weights_path))
+        net.eval()
+        clean_x, clean_y = evaluation_data()
+        with torch.no_grad():
+            mine, theirs = net.features(images).double(), net.features(clean_x).double()
+        ratios, outliers, found = [], [], []
+        for c in range(policy.num_classes):
+            a = mine[labels == c] - mine[labels == c].mean(0)
+            b = theirs[clean_y == c] - theirs[clean_y == c].mean(0)
+            v = torch.linalg.svd(a, full_matrices=False).Vh[0]
+            pa = a @ v
+            ratio = float((pa**2).mean() / ((b @ v) ** 2).mean())
+            far = int((pa * pa[(pa**2).argmax()].sign() > 0).sum())
+            ratios.append(ratio)
+            outliers.append(far)
+            if ratio > 3.0:
+                found.append(Finding("data", "block", f"class {c}: ratio {ratio:.1f}, {far} stand out",
+                                     ("AML.T0020", "ML02:2023"),
+                                     {"label": c, "ratio": ratio, "outliers": far}))
+        return found, {"ratios": ratios, "outliers": outliers, "max_ratio": max(ratios),
+                       "suspect_label": int(np.argmax(ratios)), "samples": len(labels)}
+    '''
+)
+
 VARIANTS = [
     Variant(
         "alternatives",
@@ -745,6 +776,7 @@ VARIANTS = [
             "check_provenance": PROVENANCE_FIRST_KEY_ONLY,
             "release_report": REPORT_NO_RISKS_WHEN_SHIPPING,
             "red_team": RED_TEAM_PATCH,
+            "check_data": DATA_FIXED_THRESHOLD,
         },
         loses=(
             "test_gate_blocks_leak",
@@ -752,12 +784,14 @@ VARIANTS = [
             "test_check_provenance",
             "test_release_report",
             "test_red_team",
+            "test_check_data",
         ),
         why=(
             "the gate skips the privacy audit (the overfit release ships); anomaly_index takes "
             "torch's lower median; check_provenance tries only the first trusted key; the report "
             "lists no residual risk for a shipped release; the red team uses a small patch "
-            "trigger, which the reference gate's trigger search finds"
+            "trigger, which the reference gate's trigger search finds; the data screen hard-codes "
+            "the threshold and raises on a release without shards"
         ),
     ),
     Variant(
