@@ -72,6 +72,7 @@ BLOCKED_BY = {
     "non_robust": "robustness",
     "gradient_masked": "robustness",
     "overfit": "privacy",
+    "unrepresentative_reference": "monitoring",
 }
 
 
@@ -91,7 +92,7 @@ def test_reports_the_headline_metrics(metrics):
 
 @pytest.mark.notebook
 def test_every_verdict_is_right_for_the_right_reason(metrics):
-    # Nine candidates, one of each kind: the good one ships, each bad one is blocked by the check
+    # Ten candidates, one of each kind: the good one ships, each bad one is blocked by the check
     # built for it (and the tampered ones before any weight is loaded: see the notebook's tests).
     assert metrics["n_candidates"] == len(KINDS)
     assert metrics["verdicts_right"] == len(KINDS), {k: metrics[f"verdict_{k}"] for k in KINDS}
@@ -127,6 +128,14 @@ def test_spectral_signatures_find_the_poisoned_class_only(metrics):
             kind,
             metrics[f"spectral_max_ratio_{kind}"],
         )
+
+
+@pytest.mark.notebook
+def test_drift_test_rejects_an_unrepresentative_reference(metrics):
+    # Lab 08's drift test (per-pixel KS, Bonferroni) of the reference against the gate's clean
+    # digits: quiet for a good release's reference, an alarm for one of two classes (alpha 0.01).
+    assert metrics["drift_p_value_good"] >= 0.05, metrics["drift_p_value_good"]
+    assert metrics["drift_p_value_unrepresentative_reference"] <= 1e-6
 
 
 @pytest.mark.notebook

@@ -53,7 +53,7 @@ API
 ``KINDS``, ``GOOD_KINDS``, ``BAD_KINDS``
     the kinds :func:`build_release` builds: ``"good"`` and ``"altered_shard"``,
     ``"unknown_signer"``, ``"pickle_payload"``, ``"backdoor"``, ``"poisoned_data"``,
-    ``"non_robust"``, ``"gradient_masked"``, ``"overfit"``.
+    ``"non_robust"``, ``"gradient_masked"``, ``"overfit"``, ``"unrepresentative_reference"``.
 ``build_release(directory, kind, *, seed, fast=True, cache=True) -> Candidate``
     build one candidate folder at ``directory`` (which must not exist or be empty). Good releases
     built with different seeds are different models on different data. Trained models are cached
@@ -107,10 +107,11 @@ what the publisher meant to run) and only its numbers differ: a gate has to meas
   sanity check or a scale-invariant loss breaks;
 - ``overfit``: the good model fine-tuned for many epochs on the audit members: its loss on them is
   far below its loss on non-members (membership leaks), while clean and robust accuracy stay;
-- ``unrepresentative_reference`` (opt-in, in ``EXTRA_KINDS``, not in ``KINDS``): a good model
-  whose monitoring reference is the first 200 rows of the training set sorted by label (classes 0
+- ``unrepresentative_reference``: a good model whose monitoring reference is the first 200 rows of the training set sorted by label (classes 0
   and 1 only), so a drift test against it would alarm on normal traffic (Lab 08's drift test of the
-  reference against :func:`evaluation_data` fires).
+  reference against :func:`evaluation_data` fires: Bonferroni-corrected p at most 2.3e-9 on seeds
+  0-3, 11, 29, 101, 202, 303, 404 and 1000-1002, where the good reference gives at least 0.093
+  [drift_alpha 0.01]).
 
 Measured (FAST, ART attacks on :func:`evaluation_data`, seeds 0-3 and 11, 29; the policy's
 thresholds in brackets): good releases have clean accuracy 0.90-0.94 [0.80], accuracy under the
@@ -198,10 +199,13 @@ BAD_KINDS = (
     "non_robust",
     "gradient_masked",
     "overfit",
+    "unrepresentative_reference",
 )
 KINDS = GOOD_KINDS + BAD_KINDS
-# Opt-in kinds, not in KINDS (build_release accepts them; build_all builds them when asked).
-EXTRA_KINDS = ("unrepresentative_reference",)
+# Opt-in kinds, not in KINDS (build_release accepts them; build_all builds them when asked): none
+# at present (unrepresentative_reference joined BAD_KINDS when Lab 10's monitoring check began to
+# test the reference's representativeness).
+EXTRA_KINDS: tuple[str, ...] = ()
 
 # File layout of a release (relative paths).
 CONFIG_FILE = "config.json"

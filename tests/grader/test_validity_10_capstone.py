@@ -243,10 +243,16 @@ MONITORING = answer(
             size = int(images.shape[0])
         except Exception as exc:
             return [Finding("monitoring", "block", f"reference unreadable: {exc}", ("AML.M0015",))], {
-                "reference_size": 0
+                "reference_size": 0, "drift_p_value": 0.0
             }
         if size < policy.min_reference_size:
             problems.append(f"only {size} reference inputs")
+        normal, _ = evaluation_data()
+        pvalues = ks_2samp(images.reshape(size, -1).numpy(), normal.reshape(len(normal), -1).numpy(),
+                           axis=0).pvalue
+        drift_p = float(min(1.0, pvalues.size * np.nanmin(pvalues)))
+        if drift_p < policy.drift_alpha:
+            problems.append(f"the reference drifts from clean digits (p={drift_p:.3g})")
         try:
             stats = release.reference_stats()
         except Exception:
@@ -264,7 +270,7 @@ MONITORING = answer(
                 ):
                     problems.append(f"{key} differs")
         return [Finding("monitoring", "block", p, ("AML.M0015",)) for p in problems], {
-            "reference_size": size
+            "reference_size": size, "drift_p_value": drift_p
         }
     '''
 )
