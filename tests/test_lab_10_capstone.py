@@ -49,6 +49,18 @@ poisoned class scored 4.6-89 (seed 1 lowest, 4.57); no class of a good or backdo
 seeds 0 / 1: poisoned 18.77 / 4.57 (48 / 55 samples on the far side, 50 poisoned), good 1.45 /
 1.46, backdoor 1.59 / 1.71, the red-team release (clean shards) 1.55 / 1.76. The gate's trigger
 search blocks the poisoned_data release too on both seeds (it learned a stamp).
+
+The monitoring check also runs Lab 08's drift test (per-pixel KS, Bonferroni) of the reference
+against the gate's clean digits, so the unrepresentative_reference kind (two classes) is in
+BAD_KINDS: p 0.0 on seeds 0 / 1 where the good reference gives 1.0 (library measurement, seeds 0-3,
+11, 29, 101, 202, 303, 404, 1000-1002: bad at most 2.3e-9, good at least 0.093; alpha 0.01).
+
+Unseen seeds 303 / 404 (FAST, measured after all of the above): 10 of 10 verdicts right, each bad
+kind blocked by its own check (poisoned_data by the data screen and the trigger search); spectral
+ratio of the poisoned class 6.74 / 17.23 (42 / 50 samples on the far side), largest ratio of the good
+release 2.03 / 1.59, backdoor 1.76 / 1.23, red team 1.75 / 1.55; drift p good 1.0, unrepresentative
+0.0; the hidden tests passed on the fresh seeds 1303-1304 and 1404-1405. 74 s / 69 s (papermill),
+kernel peak 540 MB, on 2 cores shared with another job.
 """
 
 from __future__ import annotations
