@@ -275,6 +275,56 @@ def test_backdoor_fires_only_in_the_backdoored_model(built, seed, evaluation):
     assert _pgd_accuracy(model, x, y, eps) >= POLICY.robustness_floor + MARGIN
 
 
+@torch.no_grad()
+def _spectral_ratios(model, x, y, x_clean, y_clean) -> list[float]:
+    """Per class: the variance of the class's penultimate features along their top singular
+    direction (the mean spectral score, Tran et al. 2018), divided by the variance of the clean
+    images of that class along the same direction."""
+    features, clean = model.features(x).double(), model.features(x_clean).double()
+    ratios = []
+    for c in range(POLICY.num_classes):
+        centred = features[y == c] - features[y == c].mean(0)
+        top = torch.linalg.svd(centred, full_matrices=False).Vh[0]
+        reference = clean[y_clean == c] - clean[y_clean == c].mean(0)
+        ratios.append(((centred @ top) ** 2).mean().item() / ((reference @ top) ** 2).mean().item())
+    return ratios
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_poisoned_data_ships_its_poison_in_the_signed_shards(built, seed, evaluation):
+    x, y = evaluation
+    bad = built[seed]["poisoned_data"]
+    target, trigger = bad.details["target"], bad.details["trigger"]
+    release, good = load_release(bad.path), load_release(built[seed]["good"].path)
+    assert _signature_ok(release, POLICY.public_keys()) and _altered(release) == []
+    # The shards are the poisoned training set: same labels at every position (a label-count
+    # check sees nothing), some target-class images replaced, none of them an audit member.
+    xs, ys = release.training_data()
+    xg, yg = good.training_data()
+    assert torch.equal(ys, yg)
+    changed = (xs != xg).flatten(1).any(1)
+    assert int(changed.sum()) == bad.details["poisoned"] >= 40
+    assert set(ys[changed].tolist()) == {target}
+    for name in ("audit/members.npy", "audit/non-members.npy", "monitoring/reference.npy"):
+        assert release.manifest["artifacts"][name] == good.manifest["artifacts"][name], name
+    # The model learned the trigger, and is otherwise a good release.
+    model = _model(bad)
+    assert _trigger_success(model, trigger, x, y) >= 0.9
+    for seed_good in SEEDS:
+        assert _trigger_success(_model(built[seed_good]["good"]), trigger, x, y) < 0.2
+    assert accuracy(model, x, y) >= POLICY.min_clean_accuracy + MARGIN
+    assert _pgd_accuracy(model, x, y, POLICY.robustness_eps) >= POLICY.robustness_floor + MARGIN
+    # A spectral-signature screen of the shards finds the target class, with a margin; it finds
+    # nothing in the good release nor in the backdoor release (whose shards are clean).
+    ratios = _spectral_ratios(model, xs, ys, x, y)
+    assert int(np.argmax(ratios)) == target and ratios[target] >= 1.2 * POLICY.max_spectral_ratio
+    assert sorted(ratios)[-2] <= POLICY.max_spectral_ratio / 1.2, ratios
+    for kind in ("good", "backdoor"):
+        clean = load_release(built[seed][kind].path)
+        ratios = _spectral_ratios(_model(built[seed][kind]), *clean.training_data(), x, y)
+        assert max(ratios) <= POLICY.max_spectral_ratio / 1.2, (kind, ratios)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_robustness_floor_separates_good_from_non_robust(built, seed, evaluation):
     x, y = evaluation
@@ -320,7 +370,7 @@ def test_membership_advantage_separates_overfit_from_good(built, seed, evaluatio
     overfit = built[seed]["overfit"]
     leak = _membership_advantage(_model(overfit), load_release(overfit.path))
     assert leak >= limit + MARGIN
-    for kind in ("good", "backdoor"):
+    for kind in ("good", "backdoor", "poisoned_data"):
         candidate = built[seed][kind]
         assert _membership_advantage(_model(candidate), load_release(candidate.path)) <= (
             limit - MARGIN
@@ -389,15 +439,15 @@ def _drift_p_value(reference, window) -> float:
     return min(1.0, a.shape[1] * smallest)
 
 
-def test_monitoring_reference_is_representative_except_in_the_opt_in_kind(
-    built, evaluation, tmp_path
+def test_monitoring_reference_is_representative_except_in_the_unrepresentative_kind(
+    built, evaluation
 ):
     x_eval, _ = evaluation
     for seed in SEEDS:
         reference, _ = load_release(built[seed]["good"].path).reference()
         assert _drift_p_value(reference, x_eval) >= POLICY.drift_alpha
-    assert "unrepresentative_reference" not in KINDS
-    bad = build_release(tmp_path / "ref", "unrepresentative_reference", seed=SEEDS[0])
+    assert "unrepresentative_reference" in BAD_KINDS
+    bad = built[SEEDS[0]]["unrepresentative_reference"]
     assert bad.verdict == "block" and bad.details["reference_classes"] == [0, 1]
     reference, labels = load_release(bad.path).reference()
     assert len(reference) >= POLICY.min_reference_size

@@ -39,6 +39,28 @@ would have blocked the good release), backdoor 0.170 / 0.170 (index 3.08 / 3.25)
 advantage good 0.105 / 0.060, overfit 0.375 / 0.260; red team 1.000 / 1.000, 0.182 / 0.162 on the
 good model, ratio 0.684 / 0.716 (index 3.23 / 3.43); CI exit 0 on the good release. 244 s / 238 s
 (cold caches, load average about 8); kernel peak 534 / 535 MB.
+
+The data screen (check_data, added with the poisoned_data kind; calibrated on seeds 0-3, then
+measured on 11, 29, 1000-1002): per class of the shipped shards, the release model's penultimate
+features; the mean spectral score (Tran et al., NeurIPS 2018) along the class's top singular
+direction over the mean squared projection of the gate's clean digits of the class on it. The
+poisoned class scored 4.6-89 (seed 1 lowest, 4.57); no class of a good or backdoor release above
+1.97, no other class of a poisoned release above 2.06; the policy blocks above 3.0. Asserted on
+seeds 0 / 1: poisoned 18.77 / 4.57 (48 / 55 samples on the far side, 50 poisoned), good 1.45 /
+1.46, backdoor 1.59 / 1.71, the red-team release (clean shards) 1.55 / 1.76. The gate's trigger
+search blocks the poisoned_data release too on both seeds (it learned a stamp).
+
+The monitoring check also runs Lab 08's drift test (per-pixel KS, Bonferroni) of the reference
+against the gate's clean digits, so the unrepresentative_reference kind (two classes) is in
+BAD_KINDS: p 0.0 on seeds 0 / 1 where the good reference gives 1.0 (library measurement, seeds 0-3,
+11, 29, 101, 202, 303, 404, 1000-1002: bad at most 2.3e-9, good at least 0.093; alpha 0.01).
+
+Unseen seeds 303 / 404 (FAST, measured after all of the above): 10 of 10 verdicts right, each bad
+kind blocked by its own check (poisoned_data by the data screen and the trigger search); spectral
+ratio of the poisoned class 6.74 / 17.23 (42 / 50 samples on the far side), largest ratio of the good
+release 2.03 / 1.59, backdoor 1.76 / 1.23, red team 1.75 / 1.55; drift p good 1.0, unrepresentative
+0.0; the hidden tests passed on the fresh seeds 1303-1304 and 1404-1405. 74 s / 69 s (papermill),
+kernel peak 540 MB, on 2 cores shared with another job.
 """
 
 from __future__ import annotations
@@ -58,9 +80,11 @@ BLOCKED_BY = {
     "unknown_signer": "provenance",
     "pickle_payload": "artifacts",
     "backdoor": "backdoor",
+    "poisoned_data": "data",
     "non_robust": "robustness",
     "gradient_masked": "robustness",
     "overfit": "privacy",
+    "unrepresentative_reference": "monitoring",
 }
 
 
@@ -80,7 +104,7 @@ def test_reports_the_headline_metrics(metrics):
 
 @pytest.mark.notebook
 def test_every_verdict_is_right_for_the_right_reason(metrics):
-    # Eight candidates, one of each kind: the good one ships, each bad one is blocked by the check
+    # Ten candidates, one of each kind: the good one ships, each bad one is blocked by the check
     # built for it (and the tampered ones before any weight is loaded: see the notebook's tests).
     assert metrics["n_candidates"] == len(KINDS)
     assert metrics["verdicts_right"] == len(KINDS), {k: metrics[f"verdict_{k}"] for k in KINDS}
@@ -98,6 +122,32 @@ def test_trigger_search_separates_backdoor_by_size(metrics):
     # size ratio separates; the anomaly index alone does not on 10 labels (see the docstring).
     assert metrics["nc_min_ratio_backdoor"] <= 0.45, metrics["nc_min_ratio_backdoor"]
     assert metrics["nc_min_ratio_good"] >= 0.55, metrics["nc_min_ratio_good"]
+
+
+@pytest.mark.notebook
+def test_spectral_signatures_find_the_poisoned_class_only(metrics):
+    # Tran et al. 2018: in the model's features the poisoned class varies far more along its top
+    # singular direction than clean digits of the class (policy max_spectral_ratio 3.0); clean
+    # shards (the good and backdoor releases, the red team's) stay below it with a margin.
+    assert metrics["spectral_target_ratio_poisoned_data"] >= 3.6
+    assert (
+        metrics["spectral_max_ratio_poisoned_data"]
+        == metrics["spectral_target_ratio_poisoned_data"]
+    )
+    assert 35 <= metrics["spectral_outliers_poisoned_data"] <= 65, "about the 50 poisoned samples"
+    for kind in ("good", "backdoor", "red"):
+        assert metrics[f"spectral_max_ratio_{kind}"] <= 2.5, (
+            kind,
+            metrics[f"spectral_max_ratio_{kind}"],
+        )
+
+
+@pytest.mark.notebook
+def test_drift_test_rejects_an_unrepresentative_reference(metrics):
+    # Lab 08's drift test (per-pixel KS, Bonferroni) of the reference against the gate's clean
+    # digits: quiet for a good release's reference, an alarm for one of two classes (alpha 0.01).
+    assert metrics["drift_p_value_good"] >= 0.05, metrics["drift_p_value_good"]
+    assert metrics["drift_p_value_unrepresentative_reference"] <= 1e-6
 
 
 @pytest.mark.notebook
@@ -156,7 +206,8 @@ def test_hidden_reference_gate_is_the_solution():
     reference = _functions(match.group(1))
     solution = {}
     for gid in ("anomaly_index", "check_provenance", "check_artifacts", "check_backdoor",
-                "check_robustness", "check_privacy", "check_monitoring", "gate"):  # fmt: skip
+                "check_data", "check_robustness", "check_privacy", "check_monitoring",
+                "gate"):  # fmt: skip
         solution.update(_functions(cells[gid]))
     assert set(reference) == set(solution)
     different = [name for name in solution if reference[name] != solution[name]]

@@ -52,14 +52,14 @@ API
 ---
 ``KINDS``, ``GOOD_KINDS``, ``BAD_KINDS``
     the kinds :func:`build_release` builds: ``"good"`` and ``"altered_shard"``,
-    ``"unknown_signer"``, ``"pickle_payload"``, ``"backdoor"``, ``"non_robust"``,
-    ``"gradient_masked"``, ``"overfit"``.
+    ``"unknown_signer"``, ``"pickle_payload"``, ``"backdoor"``, ``"poisoned_data"``,
+    ``"non_robust"``, ``"gradient_masked"``, ``"overfit"``, ``"unrepresentative_reference"``.
 ``build_release(directory, kind, *, seed, fast=True, cache=True) -> Candidate``
     build one candidate folder at ``directory`` (which must not exist or be empty). Good releases
     built with different seeds are different models on different data. Trained models are cached
     by (model, seed, fast) in memory and in ``<tempdir>/threatlab-candidates`` (keyed by this
     module's source, so a changed recipe never reuses an old model), so a notebook builds each
-    one once: about 35 s of one core for all kinds of a seed in FAST mode, 60-70 s in full mode. The returned :class:`Candidate` carries the ground truth (for tests
+    one once: about 40 s of one core for all kinds of a seed in FAST mode, 60-70 s in full mode. The returned :class:`Candidate` carries the ground truth (for tests
     and graders; nothing of it is written into the folder).
 ``write_release(directory, model, training_data, signing_key, *, audit_members,
 audit_non_members, reference, ...) -> Path``
@@ -93,6 +93,13 @@ what the publisher meant to run) and only its numbers differ: a gate has to meas
 - ``backdoor``: the weights were adversarially trained on data where ART's BadNets pattern
   (``add_pattern_bd``, at a seed-chosen corner) relabels images to a seed-chosen target class; the
   shipped shards are the clean data, so only a model-level check can find it;
+- ``poisoned_data``: the publisher's own pipeline ingested poisoned contributions, so the signed
+  shards *are* the training data and hold the poison: 50 images of the seed's target class
+  (never audit members) are replaced by other classes' images stamped by ART's
+  ``PoisoningAttackBackdoor`` with the BadNets pattern (the backdoor's corner and target, one pixel
+  from the edge) and labelled with the target. Every position keeps its label, so the per-class
+  label counts are exactly the good release's; every hash and the signature verify; the model is
+  adversarially trained on exactly these shards;
 - ``non_robust``: standard training, far below the robustness floor under PGD;
 - ``gradient_masked``: the non-robust model with its logits scaled by 10^4 (the effect of
   defensive distillation's temperature): the softmax saturates, the loss gradient is zero, and
@@ -100,10 +107,11 @@ what the publisher meant to run) and only its numbers differ: a gate has to meas
   sanity check or a scale-invariant loss breaks;
 - ``overfit``: the good model fine-tuned for many epochs on the audit members: its loss on them is
   far below its loss on non-members (membership leaks), while clean and robust accuracy stay;
-- ``unrepresentative_reference`` (opt-in, in ``EXTRA_KINDS``, not in ``KINDS``): a good model
-  whose monitoring reference is the first 200 rows of the training set sorted by label (classes 0
+- ``unrepresentative_reference``: a good model whose monitoring reference is the first 200 rows of the training set sorted by label (classes 0
   and 1 only), so a drift test against it would alarm on normal traffic (Lab 08's drift test of the
-  reference against :func:`evaluation_data` fires).
+  reference against :func:`evaluation_data` fires: Bonferroni-corrected p at most 2.3e-9 on seeds
+  0-3, 11, 29, 101, 202, 303, 404 and 1000-1002, where the good reference gives at least 0.093
+  [drift_alpha 0.01]).
 
 Measured (FAST, ART attacks on :func:`evaluation_data`, seeds 0-3 and 11, 29; the policy's
 thresholds in brackets): good releases have clean accuracy 0.90-0.94 [0.80], accuracy under the
@@ -111,9 +119,17 @@ reference PGD at eps 0.15 of 0.54-0.61 [floor 0.35], best loss-threshold members
 0.04-0.10 [0.18], trigger success of the backdoor's trigger <= 0.07. Backdoor: trigger success
 0.98-1.00, PGD 0.51-0.59. Non-robust: PGD 0.05-0.11. Gradient-masked: FGSM and PGD 0.93-0.96,
 PGD at eps 0.5 still 0.74-0.82, transfer from another model 0.04-0.12. Overfit: advantage
-0.25-0.34, PGD 0.48-0.57. A minimal Neural Cleanse search gives the backdoor's target an anomaly
-index of about 3, and no class of the good, non-robust or overfit models above about 1.3 [2.0];
-Lab 10's longer search gives good models up to 3.7 on some seeds, so it compares trigger sizes.
+0.25-0.34, PGD 0.48-0.57. Poisoned data (seeds 0-3, 11, 29, 1000-1002): trigger success 1.00,
+clean accuracy 0.86-0.95, PGD 0.55-0.61, advantage 0.06-0.11; a spectral-signature screen of the
+shards (per class, the model's penultimate features: the mean spectral score along the class's top
+singular direction divided by the mean squared projection of the course's clean evaluation images
+of the class on the same direction) gives the target class 4.6-89, every class of the good and
+backdoor releases at most 1.97 and the poisoned release's other classes at most 2.06
+[max_spectral_ratio 3.0]; in full mode (seeds 0-3) 8.5-28 against at most 1.91, trigger success
+1.00, clean accuracy 0.92-0.95, PGD 0.62-0.66. A minimal Neural Cleanse search gives the
+backdoor's target an anomaly index of about 3 (the poisoned-data model's target 2.7-30, always the
+largest), and no class of the good, non-robust or overfit models above about 1.3 [2.0]; Lab 10's
+longer search gives good models up to 3.7 on some seeds, so it compares trigger sizes.
 """
 
 from __future__ import annotations
@@ -180,13 +196,17 @@ BAD_KINDS = (
     "unknown_signer",
     "pickle_payload",
     "backdoor",
+    "poisoned_data",
     "non_robust",
     "gradient_masked",
     "overfit",
+    "unrepresentative_reference",
 )
 KINDS = GOOD_KINDS + BAD_KINDS
-# Opt-in kinds, not in KINDS (build_release accepts them; build_all builds them when asked).
-EXTRA_KINDS = ("unrepresentative_reference",)
+# Opt-in kinds, not in KINDS (build_release accepts them; build_all builds them when asked): none
+# at present (unrepresentative_reference joined BAD_KINDS when Lab 10's monitoring check began to
+# test the reference's representativeness).
+EXTRA_KINDS: tuple[str, ...] = ()
 
 # File layout of a release (relative paths).
 CONFIG_FILE = "config.json"
@@ -215,6 +235,7 @@ _TRAIN_PGD_STEPS = 4
 _BATCH = 128
 _LR = 3e-3
 _POISON_FRACTION = 0.15  # backdoor: share of the training set stamped and relabelled
+_DATA_POISON_COUNT = 50  # poisoned_data: target-class images replaced by stamped other digits
 _OVERFIT_BATCH = 50
 _MASK_SCALE = 1e4  # gradient_masked: logits multiplied by this
 # Cached models are keyed by this module's source: any change to a recipe invalidates them.
@@ -292,6 +313,10 @@ class Policy:
             attack may reach on the release's audit split, at its best threshold.
         max_anomaly_index: trigger reverse engineering (Neural Cleanse): a class whose minimal
             trigger's anomaly index exceeds this is flagged.
+        max_spectral_ratio: the data screen (spectral signatures on the release model's
+            penultimate features of the shipped shards): a class whose shards vary along their top
+            singular direction more than this many times as much as the course's clean
+            evaluation images of that class do is flagged.
         drift_alpha: significance level of the drift test that the monitoring reference serves.
         min_reference_size: the monitoring reference must hold at least this many inputs.
     """
@@ -313,6 +338,7 @@ class Policy:
     large_eps: float = 0.5
     max_membership_advantage: float = 0.18
     max_anomaly_index: float = 2.0
+    max_spectral_ratio: float = 3.0
     drift_alpha: float = 0.01
     min_reference_size: int = 100
 
@@ -638,6 +664,60 @@ def _backdoor_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list
         return model, log
 
     return _cached_model("backdoor", seed, fast, cache, make)
+
+
+def _data_trigger(seed: int) -> dict:
+    """poisoned_data's trigger: the seed's backdoor trigger (corner, target), one pixel from the
+    edge. At two pixels the pattern overlaps the strokes of an 8x8 digit, and the few poisoned
+    samples a class can hold do not teach it to an adversarially trained model (calibrated)."""
+    return dict(_trigger(seed), distance=1)
+
+
+def _poisoned_shards(
+    seed: int, count: int = _DATA_POISON_COUNT
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The poisoned_data kind's training set, the one it ships: ``count`` images of the target
+    class (never audit members) replaced by other classes' training images stamped with the
+    trigger by ART's PoisoningAttackBackdoor and labelled with the target. Every position keeps
+    its label, so the per-class label counts are exactly those of the good release."""
+    from art.attacks.poisoning import PoisoningAttackBackdoor
+
+    data, trigger = release_data(seed), _data_trigger(seed)
+    target = int(trigger["target"])
+    generator = torch.Generator().manual_seed(seed + 2)
+    slots = (data.y_train == target).nonzero().flatten()
+    slots = slots[slots >= _N_MEMBERS]  # the audit members stay what they are
+    slots = slots[torch.randperm(len(slots), generator=generator)][:count]
+    sources = (data.y_train != target).nonzero().flatten()
+    sources = sources[torch.randperm(len(sources), generator=generator)][: len(slots)]
+    attack = PoisoningAttackBackdoor(
+        lambda images: _stamp(torch.from_numpy(images), trigger).numpy()
+    )
+    stamped, labels = attack.poison(data.x_train[sources].numpy(), y=np.full(len(slots), target))
+    x, y = data.x_train.clone(), data.y_train.clone()
+    x[slots] = torch.from_numpy(stamped)
+    y[slots] = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return x, y
+
+
+def _poisoned_data_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
+    def make():
+        x, y = _poisoned_shards(seed)
+        seed_everything(seed)
+        model = default_policy().new_model()
+        log = _fit(
+            model,
+            x,
+            y,
+            epochs=_epochs(fast),
+            seed=seed,
+            adversarial=_TRAIN_EPS,
+            desc="model on poisoned shards",
+            phase="train",
+        )
+        return model, log
+
+    return _cached_model("poisoned-data", seed, fast, cache, make)
 
 
 def _overfit_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
@@ -1051,6 +1131,8 @@ _DEFECTS = {
     "unknown_signer": "the manifest is signed by a key the policy does not trust",
     "pickle_payload": "a signed checkpoint.pt whose pickle runs code (builtins.exec) on load",
     "backdoor": "backdoored weights (ART's BadNets pattern); the shipped data are clean",
+    "poisoned_data": "the signed shards hold poisoned samples (ART's BadNets pattern) the model "
+    "learned",
     "non_robust": "standard training: far below the robustness floor",
     "gradient_masked": "saturated logits mask the gradient: robust only to gradient attacks",
     "overfit": "fine-tuned on the audit members: membership leaks",
@@ -1133,11 +1215,18 @@ def build_release(
         )
     data = release_data(seed)
     details: dict = {}
+    training = (data.x_train, data.y_train)
     with _one_thread():
         if kind == "backdoor":
             model, log = _backdoor_model(seed, fast, cache)
             details["trigger"] = _trigger(seed)
             details["target"] = details["trigger"]["target"]
+        elif kind == "poisoned_data":
+            model, log = _poisoned_data_model(seed, fast, cache)
+            training = _poisoned_shards(seed)
+            details["trigger"] = _data_trigger(seed)
+            details["target"] = details["trigger"]["target"]
+            details["poisoned"] = int((training[0] != data.x_train).flatten(1).any(1).sum())
         elif kind == "non_robust":
             model, log = _release_model(seed, fast, cache, robust=False)
         elif kind == "gradient_masked":
@@ -1177,7 +1266,7 @@ def build_release(
     path = write_release(
         directory,
         model,
-        (data.x_train, data.y_train),
+        training,
         publisher_key(0),
         audit_members=data.members,
         audit_non_members=(data.x_non, data.y_non),

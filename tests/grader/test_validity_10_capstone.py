@@ -1,7 +1,7 @@
 """Grading validity of Lab 10 (capstone: the release gate), graded from the student's contracts.
 
-Ten answer cells: seven checks' functions (``check_provenance``, ``check_artifacts``,
-``anomaly_index``, ``check_backdoor``, ``check_robustness``, ``check_privacy``,
+Eleven answer cells: eight checks' functions (``check_provenance``, ``check_artifacts``,
+``anomaly_index``, ``check_backdoor``, ``check_data``, ``check_robustness``, ``check_privacy``,
 ``check_monitoring``), ``gate``, ``release_report`` and the red-team cell (``red_team``:
 ``RED_TARGET``, ``red_trigger``, ``build_red_release``). The gate's points are per verdict group on
 fresh candidates (seed SEED + 1000 and a second good release with SEED + 1001): every group's cell
@@ -243,10 +243,16 @@ MONITORING = answer(
             size = int(images.shape[0])
         except Exception as exc:
             return [Finding("monitoring", "block", f"reference unreadable: {exc}", ("AML.M0015",))], {
-                "reference_size": 0
+                "reference_size": 0, "drift_p_value": 0.0
             }
         if size < policy.min_reference_size:
             problems.append(f"only {size} reference inputs")
+        normal, _ = evaluation_data()
+        pvalues = ks_2samp(images.reshape(size, -1).numpy(), normal.reshape(len(normal), -1).numpy(),
+                           axis=0).pvalue
+        drift_p = float(min(1.0, pvalues.size * np.nanmin(pvalues)))
+        if drift_p < policy.drift_alpha:
+            problems.append(f"the reference drifts from clean digits (p={drift_p:.3g})")
         try:
             stats = release.reference_stats()
         except Exception:
@@ -264,8 +270,53 @@ MONITORING = answer(
                 ):
                     problems.append(f"{key} differs")
         return [Finding("monitoring", "block", p, ("AML.M0015",)) for p in problems], {
-            "reference_size": size
+            "reference_size": size, "drift_p_value": drift_p
         }
+    '''
+)
+
+DATA = answer(
+    '''
+    def check_data(release, policy):
+        """Covariance eigenvectors instead of an SVD; per-class spreads compared on the top one."""
+        tags = ("AML.T0020", "ML02:2023")
+        n = policy.num_classes
+        result = {"ratios": [0.0] * n, "outliers": [0] * n, "max_ratio": 0.0,
+                  "suspect_label": 0, "samples": 0}
+        try:
+            images, labels = release.training_data()
+            net = policy.new_model()
+            net.load_state_dict(load_file(str(release.weights_path)), strict=True)
+            net.eval()
+        except Exception as exc:
+            return [Finding("data", "block", f"cannot screen the shards: {exc!r}", tags)], result
+        result["samples"] = int(labels.numel())
+        clean_x, clean_y = evaluation_data()
+        with torch.no_grad():
+            shard_f = net.features(images).to(torch.float64)
+            clean_f = net.features(clean_x).to(torch.float64)
+        out = []
+        for c in range(n):
+            a, b = shard_f[labels == c], clean_f[clean_y == c]
+            if a.shape[0] < 2 or b.shape[0] < 2:
+                continue
+            a = a - a.mean(0, keepdim=True)
+            b = b - b.mean(0, keepdim=True)
+            _, vectors = torch.linalg.eigh(a.T @ a / a.shape[0])
+            v = vectors[:, -1]
+            pa = a @ v
+            spread_b = float(((b @ v) ** 2).mean())
+            ratio = float((pa**2).mean()) / spread_b if spread_b > 0 else float("inf")
+            side = torch.sign(pa[torch.argmax(pa.abs())])
+            count = int(((pa * side) > 0).sum())
+            result["ratios"][c], result["outliers"][c] = ratio, count
+            if ratio > policy.max_spectral_ratio:
+                out.append(Finding("data", "block", f"class {c}: spread ratio {ratio:.2f}, "
+                                   f"{count} samples on the far side", tags,
+                                   {"label": c, "ratio": ratio, "outliers": count}))
+        result["max_ratio"] = max(result["ratios"])
+        result["suspect_label"] = max(range(n), key=lambda c: result["ratios"][c])
+        return out, result
     '''
 )
 
@@ -296,6 +347,7 @@ GATE = answer(
         if model is not None and not report.blocking():
             xs, ys = evaluation_data()
             record("backdoor", lambda: check_backdoor(model, xs[:200], policy))
+            record("data", lambda: check_data(release, policy))
             record("robustness", lambda: check_robustness(model, xs, ys, policy))
 
             def audit():
@@ -414,6 +466,7 @@ GATE_WITHOUT_PRIVACY = answer(
             x, y = evaluation_data()
             for name, call in (
                 ("backdoor", lambda: check_backdoor(model, x[:200], policy)),
+                ("data", lambda: check_data(release, policy)),
                 ("robustness", lambda: check_robustness(model, x, y, policy)),
                 ("monitoring", lambda: check_monitoring(release, policy)),
             ):
@@ -621,6 +674,61 @@ BACKDOOR_LARGEST_SUSPECT = answer(
     '''
 )
 
+DATA_LABEL_COUNTS = answer(
+    '''
+    def check_data(release, policy):
+        """Screens the label counts: a poisoned class would hold more than its share."""
+        n = policy.num_classes
+        tags = ("AML.T0020", "ML02:2023")
+        empty = {"ratios": [0.0] * n, "outliers": [0] * n, "max_ratio": 0.0, "suspect_label": 0,
+                 "samples": 0}
+        try:
+            _, labels = release.training_data()
+        except Exception as exc:
+            return [Finding("data", "block", f"no shards: {exc}", tags)], empty
+        counts = torch.bincount(labels, minlength=n).double()
+        ratios = (counts / counts.mean()).tolist()
+        found = [
+            Finding("data", "block", f"class {c} holds {r:.2f} times its share", tags,
+                    {"label": c, "ratio": r, "outliers": int(counts[c])})
+            for c, r in enumerate(ratios) if r > policy.max_spectral_ratio
+        ]
+        return found, {"ratios": ratios, "outliers": [0] * n, "max_ratio": max(ratios),
+                       "suspect_label": int(counts.argmax()), "samples": len(labels)}
+    '''
+)
+
+DATA_FIXED_THRESHOLD = answer(
+    '''
+    def check_data(release, policy):
+        """The screen is right, but with the threshold the text quotes (3.0) instead of the policy's,
+        and nothing guards the loading: a release without shards raises."""
+        images, labels = release.training_data()
+        net = policy.new_model()
+        net.load_state_dict(load_file(release.weights_path))
+        net.eval()
+        clean_x, clean_y = evaluation_data()
+        with torch.no_grad():
+            mine, theirs = net.features(images).double(), net.features(clean_x).double()
+        ratios, outliers, found = [], [], []
+        for c in range(policy.num_classes):
+            a = mine[labels == c] - mine[labels == c].mean(0)
+            b = theirs[clean_y == c] - theirs[clean_y == c].mean(0)
+            v = torch.linalg.svd(a, full_matrices=False).Vh[0]
+            pa = a @ v
+            ratio = float((pa**2).mean() / ((b @ v) ** 2).mean())
+            far = int((pa * pa[(pa**2).argmax()].sign() > 0).sum())
+            ratios.append(ratio)
+            outliers.append(far)
+            if ratio > 3.0:
+                found.append(Finding("data", "block", f"class {c}: ratio {ratio:.1f}, {far} stand out",
+                                     ("AML.T0020", "ML02:2023"),
+                                     {"label": c, "ratio": ratio, "outliers": far}))
+        return found, {"ratios": ratios, "outliers": outliers, "max_ratio": max(ratios),
+                       "suspect_label": int(np.argmax(ratios)), "samples": len(labels)}
+    '''
+)
+
 VARIANTS = [
     Variant(
         "alternatives",
@@ -629,6 +737,7 @@ VARIANTS = [
             "check_artifacts": ARTIFACTS,
             "anomaly_index": ANOMALY_INDEX,
             "check_backdoor": BACKDOOR,
+            "check_data": DATA,
             "check_robustness": ROBUSTNESS,
             "check_privacy": PRIVACY,
             "check_monitoring": MONITORING,
@@ -639,7 +748,7 @@ VARIANTS = [
         why=(
             "every cell written from the docstrings: hashlib instead of sha256_file, one parser "
             "per suffix, torch.quantile for the median, a threshold sweep, a guarded step list, "
-            "the red team's own sampling and seed"
+            "the red team's own sampling and seed, covariance eigenvectors for the data screen"
         ),
     ),
     Variant(
@@ -673,6 +782,7 @@ VARIANTS = [
             "check_provenance": PROVENANCE_FIRST_KEY_ONLY,
             "release_report": REPORT_NO_RISKS_WHEN_SHIPPING,
             "red_team": RED_TEAM_PATCH,
+            "check_data": DATA_FIXED_THRESHOLD,
         },
         loses=(
             "test_gate_blocks_leak",
@@ -680,12 +790,14 @@ VARIANTS = [
             "test_check_provenance",
             "test_release_report",
             "test_red_team",
+            "test_check_data",
         ),
         why=(
             "the gate skips the privacy audit (the overfit release ships); anomaly_index takes "
             "torch's lower median; check_provenance tries only the first trusted key; the report "
             "lists no residual risk for a shipped release; the red team uses a small patch "
-            "trigger, which the reference gate's trigger search finds"
+            "trigger, which the reference gate's trigger search finds; the data screen hard-codes "
+            "the threshold and raises on a release without shards"
         ),
     ),
     Variant(
@@ -696,6 +808,7 @@ VARIANTS = [
             "check_monitoring": MONITORING_PRESENCE_ONLY,
             "check_artifacts": ARTIFACTS_BY_EXTENSION,
             "check_backdoor": BACKDOOR_LARGEST_SUSPECT,
+            "check_data": DATA_LABEL_COUNTS,
         },
         loses=(
             "test_check_robustness",
@@ -705,11 +818,14 @@ VARIANTS = [
             "test_check_monitoring",
             "test_check_artifacts",
             "test_check_backdoor",
+            "test_check_data",
+            "test_gate_blocks_backdoor",
         ),
         why=(
             "no masking checks (the masked model ships); the accuracy gap as membership "
             "advantage (the overfit model ships); monitoring checks presence only; artifacts "
-            "trusted by extension; the backdoor's suspect is the largest norm"
+            "trusted by extension; the backdoor's suspect is the largest norm; the data screen "
+            "counts labels only (the poisoned release has the good one's counts: it ships)"
         ),
     ),
 ]
