@@ -625,10 +625,21 @@ def _release_model(
     return _cached_model(name, seed, fast, cache, make)
 
 
-def _poisoned_training_set(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The backdoor's training set: ART's PoisoningAttackBackdoor on a share of non-target images."""
+def _art_backdoor(
+    images: torch.Tensor, trigger: Mapping[str, object]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``images`` stamped with ``trigger`` by ART's PoisoningAttackBackdoor, and their new labels
+    (the trigger's target)."""
     from art.attacks.poisoning import PoisoningAttackBackdoor
 
+    attack = PoisoningAttackBackdoor(lambda batch: _stamp(torch.from_numpy(batch), trigger).numpy())
+    target = np.full(len(images), int(trigger["target"]))
+    stamped, labels = attack.poison(images.numpy(), y=target)
+    return torch.from_numpy(stamped), torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+
+def _poisoned_training_set(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backdoor's training set: ART's PoisoningAttackBackdoor on a share of non-target images."""
     data, trigger = release_data(seed), _trigger(seed)
     target = int(trigger["target"])
     candidates = (data.y_train != target).nonzero().flatten()
@@ -636,19 +647,23 @@ def _poisoned_training_set(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     chosen = candidates[torch.randperm(len(candidates), generator=generator)][
         : round(_POISON_FRACTION * len(data.x_train))
     ]
-    attack = PoisoningAttackBackdoor(
-        lambda images: _stamp(torch.from_numpy(images), trigger).numpy()
-    )
-    stamped, _ = attack.poison(data.x_train[chosen].numpy(), y=np.full(len(chosen), target))
     x, y = data.x_train.clone(), data.y_train.clone()
-    x[chosen] = torch.from_numpy(stamped)
-    y[chosen] = target
+    x[chosen], y[chosen] = _art_backdoor(data.x_train[chosen], trigger)
     return x, y
 
 
-def _backdoor_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
+def _model_on_poison(
+    name: str,
+    poisoned: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    desc: str,
+    seed: int,
+    fast: bool,
+    cache: bool,
+) -> tuple[nn.Module, list[dict]]:
+    """A model adversarially trained, as a good release's, on ``poisoned(seed)`` (cached as ``name``)."""
+
     def make():
-        x, y = _poisoned_training_set(seed)
+        x, y = poisoned(seed)
         seed_everything(seed)
         model = default_policy().new_model()
         log = _fit(
@@ -658,12 +673,18 @@ def _backdoor_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list
             epochs=_epochs(fast),
             seed=seed,
             adversarial=_TRAIN_EPS,
-            desc="backdoored model",
+            desc=desc,
             phase="train",
         )
         return model, log
 
-    return _cached_model("backdoor", seed, fast, cache, make)
+    return _cached_model(name, seed, fast, cache, make)
+
+
+def _backdoor_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
+    return _model_on_poison(
+        "backdoor", _poisoned_training_set, "backdoored model", seed, fast, cache
+    )
 
 
 def _data_trigger(seed: int) -> dict:
@@ -680,8 +701,6 @@ def _poisoned_shards(
     class (never audit members) replaced by other classes' training images stamped with the
     trigger by ART's PoisoningAttackBackdoor and labelled with the target. Every position keeps
     its label, so the per-class label counts are exactly those of the good release."""
-    from art.attacks.poisoning import PoisoningAttackBackdoor
-
     data, trigger = release_data(seed), _data_trigger(seed)
     target = int(trigger["target"])
     generator = torch.Generator().manual_seed(seed + 2)
@@ -690,34 +709,15 @@ def _poisoned_shards(
     slots = slots[torch.randperm(len(slots), generator=generator)][:count]
     sources = (data.y_train != target).nonzero().flatten()
     sources = sources[torch.randperm(len(sources), generator=generator)][: len(slots)]
-    attack = PoisoningAttackBackdoor(
-        lambda images: _stamp(torch.from_numpy(images), trigger).numpy()
-    )
-    stamped, labels = attack.poison(data.x_train[sources].numpy(), y=np.full(len(slots), target))
     x, y = data.x_train.clone(), data.y_train.clone()
-    x[slots] = torch.from_numpy(stamped)
-    y[slots] = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    x[slots], y[slots] = _art_backdoor(data.x_train[sources], trigger)
     return x, y
 
 
 def _poisoned_data_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
-    def make():
-        x, y = _poisoned_shards(seed)
-        seed_everything(seed)
-        model = default_policy().new_model()
-        log = _fit(
-            model,
-            x,
-            y,
-            epochs=_epochs(fast),
-            seed=seed,
-            adversarial=_TRAIN_EPS,
-            desc="model on poisoned shards",
-            phase="train",
-        )
-        return model, log
-
-    return _cached_model("poisoned-data", seed, fast, cache, make)
+    return _model_on_poison(
+        "poisoned-data", _poisoned_shards, "model on poisoned shards", seed, fast, cache
+    )
 
 
 def _overfit_model(seed: int, fast: bool, cache: bool) -> tuple[nn.Module, list[dict]]:
